@@ -1,0 +1,50 @@
+"""One place for the toolkit's switches: quick mode, data and cache folders, the device."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+__all__ = ["is_quick", "data_root", "cache_dir", "resolve_device"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def is_quick(quick: bool | None = None) -> bool:
+    """Quick mode: the argument when given, else the environment variable MINT_TEACH_QUICK=1."""
+    if quick is not None:
+        return bool(quick)
+    return os.environ.get("MINT_TEACH_QUICK", "").strip().lower() in _TRUE
+
+
+def cache_dir() -> Path:
+    """Per-user cache folder (MINT_TEACH_CACHE, else $XDG_CACHE_HOME/mint_teach, else ~/.cache)."""
+    env = os.environ.get("MINT_TEACH_CACHE")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path = Path(base) / "mint_teach"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Where datasets live: ``root`` when given, else MINT_TEACH_DATA, else the cache folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("MINT_TEACH_DATA")
+    if env:
+        return Path(env).expanduser()
+    return cache_dir() / "data"
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device, or CUDA when available, else the CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be None, 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from exc

@@ -1,0 +1,268 @@
+"""Datasets: "digits" (offline, ships with scikit-learn), "mnist" and "cifar10".
+
+Every loader returns an :class:`ImageDataset`: uint8 images kept in memory, normalised per item
+with the dataset's standard mean and standard deviation, so MNIST fits in about 50 MB and
+CIFAR-10 in about 180 MB.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Subset
+
+from .config import cache_dir, data_root
+
+__all__ = [
+    "DATASETS",
+    "ImageDataset",
+    "load_dataset",
+    "class_balanced_subset",
+    "random_crop_flip",
+    "targets_of",
+]
+
+DATASETS = {
+    "digits": "scikit-learn's 8x8 handwritten digits (1,797 images, offline)",
+    "mnist": "MNIST 28x28 handwritten digits (60,000 + 10,000)",
+    "cifar10": "CIFAR-10 32x32 colour images (50,000 + 10,000)",
+}
+
+# Standard normalisation constants (per channel).
+STATS = {
+    "digits": ((0.3052,), (0.3760,)),  # measured on the digits training split, pixels / 16
+    "mnist": ((0.1307,), (0.3081,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
+
+
+class ImageDataset(Dataset):
+    """In-memory images (uint8, N x C x H x W) with labels, normalised when read.
+
+    ``images`` may also hold floats already scaled to [0, 1] (digits).
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, mean, std, classes,
+                 scale: float = 255.0, name: str = ""):
+        if images.shape[0] != targets.shape[0]:
+            raise ValueError(f"images and targets differ in length: {images.shape[0]} vs {targets.shape[0]}")
+        self.images = images
+        self.targets = targets.long()
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        self.scale = scale
+        self.classes = list(classes)
+        self.name = name
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i):
+        x = self.images[i].float() / self.scale
+        return (x - self.mean) / self.std, self.targets[i]
+
+    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images and labels of the rows ``idx`` in one tensor operation."""
+        idx = torch.as_tensor(idx)
+        return (self.images[idx].float() / self.scale - self.mean) / self.std, self.targets[idx]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.images.shape[1:])
+
+    def __repr__(self) -> str:
+        return (f"ImageDataset({self.name!r}, {len(self)} images of shape {self.input_shape}, "
+                f"{len(self.classes)} classes)")
+
+
+def load_dataset(name: str, *, root: str | os.PathLike | None = None, train: bool = True,
+                 download: bool = True) -> ImageDataset:
+    """Load a dataset by name as a torch Dataset of (normalised image, label) pairs.
+
+    Parameters
+    ----------
+    name : "digits", "mnist" or "cifar10".
+    root : folder holding the data; default MINT_TEACH_DATA, else a per-user cache folder.
+    train : the training split when True, else the test split.
+    download : allow torchvision to download MNIST / CIFAR-10 when not found locally.
+
+    Examples
+    --------
+    >>> ds = load_dataset("digits")
+    >>> x, y = ds[0]
+    >>> tuple(x.shape)
+    (1, 8, 8)
+    """
+    if not isinstance(name, str) or name.lower() not in DATASETS:
+        raise ValueError(f"name must be one of {sorted(DATASETS)}; got {name!r}")
+    name = name.lower()
+    if name == "digits":
+        return _load_digits(train)
+    root_path = data_root(root)
+    if name == "mnist":
+        return _load_mnist(root_path, train, download)
+    return _load_cifar10(root_path, train, download)
+
+
+def _load_digits(train: bool) -> ImageDataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = bunch.images.astype(np.float32) / 16.0
+    y = bunch.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, stratify=y, random_state=0)
+    x, y = (x_tr, y_tr) if train else (x_te, y_te)
+    mean, std = STATS["digits"]
+    return ImageDataset(torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y), mean, std,
+                        classes=[str(k) for k in range(10)], scale=1.0, name="digits")
+
+
+def _missing(name: str, looked: list[Path], how: str) -> FileNotFoundError:
+    where = "\n  ".join(str(p) for p in looked)
+    return FileNotFoundError(
+        f"{name} data not found and could not be downloaded. Looked in:\n  {where}\n{how}"
+    )
+
+
+def _load_mnist(root: Path, train: bool, download: bool) -> ImageDataset:
+    from torchvision.datasets import MNIST
+
+    raw = root / "MNIST" / "raw"
+    try:
+        ds = MNIST(str(root), train=train, download=download)
+    except (RuntimeError, OSError) as exc:  # not found locally and no network
+        raise _missing("MNIST", [raw], (
+            "Stage it offline by copying the four IDX files (train-images-idx3-ubyte, "
+            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) into "
+            f"ROOT/MNIST/raw/ and pass root=ROOT or set MINT_TEACH_DATA=ROOT. ({exc})"
+        )) from exc
+    mean, std = STATS["mnist"]
+    return ImageDataset(ds.data.unsqueeze(1).contiguous(), ds.targets, mean, std,
+                        classes=[str(k) for k in range(10)], name="mnist")
+
+
+def _load_cifar10(root: Path, train: bool, download: bool) -> ImageDataset:
+    split = "train" if train else "test"
+    folder, tarball = root / "cifar10-jpg", root / "cifar10-jpg.tar.gz"
+    pickled = root / "cifar-10-batches-py"
+    arrays = None
+    if pickled.is_dir() or (download and not folder.is_dir() and not tarball.is_file()):
+        arrays = _cifar10_torchvision(root, train, download)
+    if arrays is None and (folder.is_dir() or tarball.is_file()):
+        arrays = _cifar10_image_folder(folder if folder.is_dir() else tarball, split)
+    if arrays is None:
+        raise _missing("CIFAR-10", [pickled, folder, tarball], (
+            "Stage it offline as torchvision's cifar-10-batches-py folder, or as an image-folder "
+            "tree cifar10-jpg/{train,test}/<class>/*.jpg (or its .tar.gz), inside ROOT, and pass "
+            "root=ROOT or set MINT_TEACH_DATA=ROOT."
+        ))
+    images, targets = arrays
+    mean, std = STATS["cifar10"]
+    return ImageDataset(images, targets, mean, std, classes=CIFAR10_CLASSES, name="cifar10")
+
+
+def _cifar10_torchvision(root: Path, train: bool, download: bool):
+    from torchvision.datasets import CIFAR10
+
+    try:
+        ds = CIFAR10(str(root), train=train, download=download)
+    except (RuntimeError, OSError):
+        return None
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor(ds.targets)
+
+
+def _cifar10_image_folder(source: Path, split: str):
+    """Decode the image-folder tree (or its tarball) once; later loads read a cached .npz."""
+    stamp = f"{source.resolve()}:{source.stat().st_mtime_ns}"
+    key = hashlib.sha1(stamp.encode()).hexdigest()[:12]
+    cached = cache_dir() / f"cifar10-{split}-{key}.npz"
+    if cached.is_file():
+        with np.load(cached) as z:
+            return torch.from_numpy(z["images"]), torch.from_numpy(z["targets"])
+    images, targets = _decode_cifar_tree(source, split)
+    tmp = cached.with_suffix(".tmp.npz")
+    np.savez(tmp, images=images, targets=targets)
+    tmp.replace(cached)
+    return torch.from_numpy(images), torch.from_numpy(targets)
+
+
+def _decode_cifar_tree(source: Path, split: str):
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    index = {c: k for k, c in enumerate(CIFAR10_CLASSES)}
+    items: list[tuple[str, int, bytes]] = []
+    if source.is_dir():
+        for cls in CIFAR10_CLASSES:
+            for path in sorted((source / split / cls).glob("*")):
+                items.append((path.name, index[cls], path.read_bytes()))
+    else:
+        with tarfile.open(source, "r:gz") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if member.isfile() and len(parts) >= 3 and parts[-3] == split and parts[-2] in index:
+                    items.append((member.name, index[parts[-2]], tar.extractfile(member).read()))
+        items.sort(key=lambda t: (t[1], t[0]))
+    if not items:
+        raise FileNotFoundError(f"no CIFAR-10 {split} images found in {source}")
+    images = np.empty((len(items), 3, 32, 32), dtype=np.uint8)
+    for k, (_, _, blob) in enumerate(tqdm(items, desc=f"decoding CIFAR-10 {split}", leave=False)):
+        img = Image.open(io.BytesIO(blob)).convert("RGB")
+        images[k] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+    targets = np.array([t[1] for t in items], dtype=np.int64)
+    return images, targets
+
+
+def targets_of(dataset) -> torch.Tensor:
+    """Labels of a dataset (ImageDataset, Subset of one, or any (x, y) dataset)."""
+    if isinstance(dataset, Subset):
+        return targets_of(dataset.dataset)[torch.as_tensor(dataset.indices)]
+    t = getattr(dataset, "targets", None)
+    if t is not None:
+        return torch.as_tensor(t)
+    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))])
+
+
+def class_balanced_subset(dataset, per_class: int, *, seed: int = 0) -> Subset:
+    """A subset with ``per_class`` items of every class, drawn without replacement (quick mode)."""
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class <= 0:
+        raise ValueError(f"per_class must be a positive int; got {per_class!r}")
+    targets = targets_of(dataset)
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in torch.unique(targets).tolist():
+        rows = torch.nonzero(targets == c).flatten()
+        if len(rows) < per_class:
+            raise ValueError(
+                f"per_class={per_class} but class {c} has only {len(rows)} items; "
+                f"use per_class <= {len(rows)}"
+            )
+        chosen.append(rows[torch.randperm(len(rows), generator=g)[:per_class]])
+    return Subset(dataset, torch.cat(chosen).sort().values.tolist())
+
+
+def random_crop_flip(x: torch.Tensor, *, padding: int = 4,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard CIFAR augmentation on a batch: random crop after zero padding, random h-flip."""
+    b, c, h, w = x.shape
+    dev = x.device
+    padded = F.pad(x, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(dev)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(dev)
+    flip = torch.rand(b, generator=generator).to(dev) < 0.5
+    rows = torch.arange(h, device=dev)[None, :] + dy[:, None]            # (b, h)
+    cols = torch.arange(w, device=dev)[None, :]
+    cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]  # (b, w)
+    bi = torch.arange(b, device=dev)[:, None, None, None]
+    ci = torch.arange(c, device=dev)[None, :, None, None]
+    return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]

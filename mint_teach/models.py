@@ -1,0 +1,280 @@
+"""The paper's networks and small classroom networks (MINT_METHOD.md section 1).
+
+Every model here carries two attributes that the rest of the toolkit reads:
+
+- ``prunable``: the names of its prunable weight layers (``nn.Linear`` / ``nn.Conv2d``) in
+  forward order, e.g. ``["fc1", "fc2", "fc3"]`` for the MLP;
+- ``activation_of``: for each prunable layer, the name of the module whose *output* is that
+  layer's activation after its nonlinearity (section 2). For the output layer it is the layer
+  itself (the logits).
+
+Masks always act on the *child* layer's weight: for a layer pair (parent, child) the child's
+weight has one row (output unit / filter) per child unit and one column block per parent unit.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "MLP",
+    "VGG",
+    "ResNetCifar",
+    "ClassroomCNN",
+    "build_model",
+    "prunable_layers",
+    "activation_module",
+    "layer_pairs",
+    "MODELS",
+]
+
+
+class MLP(nn.Module):
+    """The paper's MNIST MLP: in-500-300-10 with ReLU and dropout 0.2 after each hidden layer."""
+
+    def __init__(self, in_features: int = 784, hidden: tuple[int, ...] = (500, 300),
+                 num_classes: int = 10, dropout: float = 0.2):
+        super().__init__()
+        self.in_features = in_features
+        sizes = [in_features, *hidden]
+        self.prunable: list[str] = []
+        self.activation_of: dict[str, str] = {}
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            layers[f"fc{k}"] = nn.Linear(a, b)
+            layers[f"relu{k}"] = nn.ReLU()
+            layers[f"drop{k}"] = nn.Dropout(dropout)
+            self.prunable.append(f"fc{k}")
+            self.activation_of[f"fc{k}"] = f"relu{k}"
+        last = f"fc{len(sizes)}"
+        layers[last] = nn.Linear(sizes[-1], num_classes)
+        self.prunable.append(last)
+        self.activation_of[last] = last
+        for name, module in layers.items():
+            self.add_module(name, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        for module in self.children():
+            x = module(x)
+        return x
+
+
+# CIFAR VGG16: numbers are conv widths, "M" a 2x2 max-pool.
+VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class VGG(nn.Module):
+    """CIFAR VGG with batch norm (VGG16-BN by default: 13 conv layers and a linear classifier).
+
+    ``width`` scales every conv width (``width=1/16`` gives a tiny VGG for tests).
+    """
+
+    def __init__(self, cfg: list | None = None, num_classes: int = 10, width: float = 1.0,
+                 in_channels: int = 3):
+        super().__init__()
+        cfg = VGG16_CFG if cfg is None else cfg
+        self.prunable = []
+        self.activation_of = {}
+        feats: OrderedDict[str, nn.Module] = OrderedDict()
+        c_in, k, p = in_channels, 0, 0
+        for v in cfg:
+            if v == "M":
+                p += 1
+                feats[f"pool{p}"] = nn.MaxPool2d(2)
+                continue
+            k += 1
+            c_out = max(1, int(round(v * width)))
+            feats[f"conv{k}"] = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+            feats[f"bn{k}"] = nn.BatchNorm2d(c_out)
+            feats[f"relu{k}"] = nn.ReLU(inplace=False)
+            self.prunable.append(f"features.conv{k}")
+            self.activation_of[f"features.conv{k}"] = f"features.relu{k}"
+            c_in = c_out
+        self.features = nn.Sequential(feats)
+        self.classifier = nn.Linear(c_in, num_classes)
+        self.prunable.append("classifier")
+        self.activation_of["classifier"] = "classifier"
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.classifier(x)
+
+
+class BasicBlock(nn.Module):
+    """CIFAR ResNet basic block; the shortcut pads channels with zeros when the width grows."""
+
+    def __init__(self, c_in: int, mid: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, mid, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(mid, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu2 = nn.ReLU()
+        self.stride = stride
+        self.pad = c_out - c_in
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.pad:
+            x = F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + self.shortcut(x))
+
+
+class ResNetCifar(nn.Module):
+    """CIFAR ResNet (6n+2 layers; depth 56 by default): 3 stages of basic blocks, 16/32/64 filters.
+
+    ``width`` scales the filter counts (tiny networks for tests).
+    """
+
+    def __init__(self, depth: int = 56, num_classes: int = 10, width: float = 1.0,
+                 in_channels: int = 3):
+        super().__init__()
+        if (depth - 2) % 6 != 0 or depth < 8:
+            raise ValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110); got {depth!r}")
+        n = (depth - 2) // 6
+        widths = [max(1, int(round(w * width))) for w in (16, 32, 64)]
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU()
+        self.prunable = ["conv1"]
+        self.activation_of = {"conv1": "relu"}
+        c_in = widths[0]
+        for s, w in enumerate(widths, start=1):
+            blocks = []
+            for b in range(n):
+                stride = 2 if (s > 1 and b == 0) else 1
+                blocks.append(BasicBlock(c_in, w, w, stride))
+                for conv, act in (("conv1", "relu1"), ("conv2", "relu2")):
+                    self.prunable.append(f"layer{s}.{b}.{conv}")
+                    self.activation_of[f"layer{s}.{b}.{conv}"] = f"layer{s}.{b}.{act}"
+                c_in = w
+            self.add_module(f"layer{s}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(c_in, num_classes)
+        self.prunable.append("fc")
+        self.activation_of["fc"] = "fc"
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+class ClassroomCNN(nn.Module):
+    """A small CIFAR-10 CNN that trains to about 70 %+ in a few minutes on two CPU cores.
+
+    Three conv-BN-ReLU stages (32, 64, 128 filters by default) with max-pooling, global average
+    pooling and a linear classifier.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), num_classes: int = 10,
+                 in_channels: int = 3):
+        super().__init__()
+        self.prunable = []
+        self.activation_of = {}
+        feats: OrderedDict[str, nn.Module] = OrderedDict()
+        c_in = in_channels
+        for k, w in enumerate(widths, start=1):
+            feats[f"conv{k}"] = nn.Conv2d(c_in, w, 3, padding=1, bias=False)
+            feats[f"bn{k}"] = nn.BatchNorm2d(w)
+            feats[f"relu{k}"] = nn.ReLU()
+            feats[f"pool{k}"] = nn.MaxPool2d(2)
+            self.prunable.append(f"features.conv{k}")
+            self.activation_of[f"features.conv{k}"] = f"features.relu{k}"
+            c_in = w
+        self.features = nn.Sequential(feats)
+        self.classifier = nn.Linear(c_in, num_classes)
+        self.prunable.append("classifier")
+        self.activation_of["classifier"] = "classifier"
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.classifier(x)
+
+
+def _init_weights(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+MODELS = {
+    "mlp": "the paper's MNIST MLP (in-500-300-10)",
+    "vgg16_bn": "CIFAR VGG16 with batch norm",
+    "resnet56": "CIFAR ResNet56",
+    "cnn": "small classroom CNN for CIFAR-10",
+    "tiny_vgg": "VGG16-BN at 1/16 width (tests)",
+    "tiny_resnet": "ResNet20 at 1/4 width (tests)",
+}
+
+
+def build_model(name: str, *, in_features: int | None = None, in_channels: int = 3,
+                num_classes: int = 10) -> nn.Module:
+    """Build a model by name (see ``MODELS``); ``in_features`` sets the MLP input size."""
+    if name == "mlp":
+        return MLP(in_features=in_features or 784, num_classes=num_classes)
+    if name == "vgg16_bn":
+        return VGG(num_classes=num_classes, in_channels=in_channels)
+    if name == "resnet56":
+        return ResNetCifar(56, num_classes=num_classes, in_channels=in_channels)
+    if name == "cnn":
+        return ClassroomCNN(num_classes=num_classes, in_channels=in_channels)
+    if name == "tiny_vgg":
+        return VGG(num_classes=num_classes, width=1 / 16, in_channels=in_channels)
+    if name == "tiny_resnet":
+        return ResNetCifar(20, num_classes=num_classes, width=0.25, in_channels=in_channels)
+    raise ValueError(f"model must be one of {sorted(MODELS)}; got {name!r}")
+
+
+def prunable_layers(model: nn.Module) -> list[str]:
+    """Names of the model's prunable layers in forward order."""
+    names = getattr(model, "prunable", None)
+    if names is None:
+        raise TypeError(
+            f"model of type {type(model).__name__} has no 'prunable' list; build it with "
+            "mint_teach.models or set model.prunable = [layer names in forward order]"
+        )
+    return list(names)
+
+
+def activation_module(model: nn.Module, layer: str) -> str:
+    """Name of the module whose output is ``layer``'s activation after its nonlinearity."""
+    names = prunable_layers(model)
+    if layer not in names:
+        raise KeyError(f"layer {layer!r} is not a prunable layer; valid layers are {names}")
+    return getattr(model, "activation_of", {}).get(layer, layer)
+
+
+def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
+    """Adjacent (parent, child) pairs of prunable layers; validates user-given pairs."""
+    names = prunable_layers(model)
+    if pairs is None:
+        return list(zip(names[:-1], names[1:]))
+    out = []
+    for pair in pairs:
+        if isinstance(pair, str) or len(pair) != 2:
+            raise ValueError(f"layer_pairs entries must be (parent, child) tuples; got {pair!r}")
+        for name in pair:
+            if name not in names:
+                raise KeyError(f"layer {name!r} is not a prunable layer; valid layers are {names}")
+        out.append((pair[0], pair[1]))
+    return out

@@ -1,0 +1,587 @@
+"""From dependences to masks, masks to sparse and smaller networks (MINT_METHOD.md sections 3, 5-7).
+
+The one mask convention of the toolkit: a mask acts on the *child* layer's weight of a layer
+pair (parent, child). The child weight is ``(out, in)`` for ``nn.Linear`` and
+``(out, in, kh, kw)`` for ``nn.Conv2d``; its rows are child units and its columns parent units.
+When a child ``nn.Linear`` reads a flattened conv map, ``in = k * parent_units`` and parent
+unit ``u`` owns columns ``u*k .. u*k + k - 1``.
+
+Two mask forms go into :func:`apply_masks`:
+
+- ``{(parent, child): keep}`` with a bool *block* mask ``keep`` of shape ``(G_c, G_p)``
+  (``True`` = keep the block joining child group ``j`` and parent group ``i``);
+- ``{child: keep}`` with a bool mask of the child weight's own shape.
+
+MINT (:func:`masks_from_dependencies`), magnitude (:func:`magnitude_masks`) and random
+(:func:`random_masks`) pruning all produce these dicts through the same thresholding.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import operator
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from .models import MLP, VGG, BasicBlock, ClassroomCNN, ResNetCifar, layer_pairs, prunable_layers
+
+__all__ = [
+    "apply_masks",
+    "compact",
+    "count_params",
+    "expand_block_mask",
+    "format_report",
+    "magnitude_masks",
+    "masks_from_dependencies",
+    "model_size_mb",
+    "random_masks",
+    "sparsity_report",
+    "unit_groups",
+]
+
+Pair = tuple[str, str]
+
+
+# ----------------------------------------------------------------------------- groups (section 3)
+
+def unit_groups(n_units: int, n_groups: int) -> list[range]:
+    """Split ``n_units`` unit indices into ``n_groups`` contiguous runs (MINT_METHOD.md section 3).
+
+    Sizes differ by at most one, larger groups first (like ``numpy.array_split``).
+
+    Examples
+    --------
+    >>> unit_groups(10, 3)
+    [range(0, 4), range(4, 7), range(7, 10)]
+    """
+    n_units = _check_int("n_units", n_units, low=1)
+    n_groups = _check_int("n_groups", n_groups, low=1)
+    if n_groups > n_units:
+        raise ValueError(f"n_groups must be at most n_units={n_units}; got {n_groups}")
+    size, extra = divmod(n_units, n_groups)
+    starts = [g * size + min(g, extra) for g in range(n_groups + 1)]
+    return [range(a, b) for a, b in zip(starts[:-1], starts[1:])]
+
+
+def _group_ids(n_units: int, n_groups: int) -> torch.Tensor:
+    """Group index of every unit, shape ``(n_units,)``."""
+    ids = torch.empty(n_units, dtype=torch.long)
+    for g, run in enumerate(unit_groups(n_units, n_groups)):
+        ids[run.start:run.stop] = g
+    return ids
+
+
+# ----------------------------------------------------------------------------- masks (section 5)
+
+def masks_from_dependencies(
+    dependencies: Mapping[Pair, torch.Tensor],
+    *,
+    prune_fraction: float | None = None,
+    threshold: float | None = None,
+    max_pair_fraction: float = 0.75,
+) -> dict[Pair, torch.Tensor]:
+    """Turn dependency matrices into keep-masks with one global threshold (MINT_METHOD.md section 5).
+
+    Block ``(j, i)`` of a pair is pruned when ``D[j, i] <= delta``. ``delta`` is either the
+    ``prune_fraction``-quantile (linear interpolation) of all values of all pairs, or the given
+    ``threshold``. A pair that would lose more than ``max_pair_fraction`` of its blocks instead
+    loses exactly ``floor(max_pair_fraction * blocks)`` of them: its lowest values, ties going
+    to the lower flat index. ``prune_fraction=0`` prunes nothing.
+
+    Parameters
+    ----------
+    dependencies : dict ``{(parent, child): D}`` with ``D`` of shape ``(G_c, G_p)``.
+    prune_fraction : the quantile ``q`` in ``[0, 1]`` (give this or ``threshold``).
+    threshold : an explicit ``delta`` (give this or ``prune_fraction``).
+    max_pair_fraction : the per-pair cap in ``[0, 1]`` (published default 0.75).
+
+    Returns
+    -------
+    dict ``{(parent, child): keep}``, ``keep`` a bool tensor ``(G_c, G_p)``, ``True`` = keep.
+
+    Examples
+    --------
+    >>> D = {("a", "b"): torch.tensor([[0.1, 0.9], [0.5, 0.3]])}
+    >>> masks_from_dependencies(D, threshold=0.3)[("a", "b")]
+    tensor([[False,  True],
+            [ True, False]])
+    """
+    if (prune_fraction is None) == (threshold is None):
+        raise ValueError(
+            "give exactly one of prune_fraction (a quantile in [0, 1]) or threshold (a value); "
+            f"got prune_fraction={prune_fraction!r}, threshold={threshold!r}"
+        )
+    cap = _check_fraction("max_pair_fraction", max_pair_fraction)
+    if not isinstance(dependencies, Mapping) or len(dependencies) == 0:
+        raise ValueError(
+            "dependencies must be a non-empty dict {(parent, child): D of shape (G_c, G_p)}; "
+            f"got {dependencies!r:.80}"
+        )
+    scores = {key: _check_matrix(key, value) for key, value in dependencies.items()}
+
+    if threshold is not None:
+        delta = float(threshold)
+        if math.isnan(delta):
+            raise ValueError(f"threshold must be a number; got {threshold!r}")
+    else:
+        q = _check_fraction("prune_fraction", prune_fraction)
+        if q == 0.0:
+            delta = float("-inf")
+        else:
+            values = torch.cat([d.flatten() for d in scores.values()])
+            delta = _quantile(values, q)
+
+    masks = {}
+    for key, d in scores.items():
+        prune_here = d <= delta
+        limit = int(cap * d.numel())  # floor: the most blocks this pair may lose
+        if int(prune_here.sum()) > limit:
+            order = torch.sort(d.flatten(), stable=True).indices
+            prune_here = torch.zeros(d.numel(), dtype=torch.bool, device=d.device)
+            prune_here[order[:limit]] = True
+            prune_here = prune_here.view_as(d)
+        masks[key] = ~prune_here
+    return masks
+
+
+def _quantile(values: torch.Tensor, q: float) -> float:
+    """The q-quantile with linear interpolation (as numpy); works on any number of values."""
+    ordered = torch.sort(values.double()).values
+    pos = q * (ordered.numel() - 1)
+    lo = int(pos)
+    hi = min(lo + 1, ordered.numel() - 1)
+    return float(ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo]))
+
+
+def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],
+                      parent_units: int) -> torch.Tensor:
+    """Expand a ``(G_c, G_p)`` block mask to a bool mask of the child weight's shape (section 5).
+
+    Rows are split into ``G_c`` groups of child units, the ``parent_units`` into ``G_p`` groups
+    (:func:`unit_groups`); each parent unit owns ``weight_shape[1] // parent_units`` columns
+    (more than one after a flatten) and a conv's kernel positions share their column's value.
+
+    Examples
+    --------
+    >>> expand_block_mask(torch.tensor([[True, False]]), (2, 4), 2).int()
+    tensor([[1, 1, 0, 0],
+            [1, 1, 0, 0]], dtype=torch.int32)
+    """
+    keep = _check_matrix("keep", keep) != 0
+    shape = tuple(int(s) for s in weight_shape)
+    parent_units = _check_int("parent_units", parent_units, low=1)
+    if len(shape) < 2:
+        raise ValueError(f"weight_shape must have at least 2 dims (out, in, ...); got {shape}")
+    g_c, g_p = keep.shape
+    out, cols = shape[0], shape[1]
+    if cols % parent_units:
+        raise ValueError(
+            f"weight_shape {shape} has {cols} input columns, not a multiple of "
+            f"parent_units={parent_units}"
+        )
+    if g_c > out or g_p > parent_units:
+        raise ValueError(
+            f"block mask of shape {tuple(keep.shape)} (G_c, G_p) needs G_c <= {out} child units "
+            f"and G_p <= {parent_units} parent units (weight_shape {shape})"
+        )
+    rows = _group_ids(out, g_c).to(keep.device)                       # (out,)
+    per_unit = _group_ids(parent_units, g_p).to(keep.device)          # (parent_units,)
+    col_ids = per_unit.repeat_interleave(cols // parent_units)        # (in,)
+    full = keep[rows][:, col_ids]                                     # (out, in)
+    return full.reshape(out, cols, *([1] * (len(shape) - 2))).expand(shape).clone()
+
+
+# ----------------------------------------------------------------------------- apply (section 6)
+
+def apply_masks(model: nn.Module, masks: Mapping) -> nn.Module:
+    """Zero the masked child weights and keep them zero while fine-tuning (MINT_METHOD.md 5-6).
+
+    ``masks`` maps ``(parent, child)`` to a ``(G_c, G_p)`` block mask, or a child layer name to
+    a mask of its weight's shape (``True`` = keep). Masks on the same child are combined (AND).
+    Each child weight is reparametrised with ``torch.nn.utils.prune.custom_from_mask``, so the
+    optimiser updates ``weight_orig`` while ``weight = weight_orig * weight_mask`` stays exactly
+    zero where masked; ``prune.remove`` bakes it in. A layer that already carries a mask keeps
+    it: PyTorch multiplies the new mask into the old one. Returns the model (changed in place).
+    """
+    names = prunable_layers(model)
+    modules = dict(model.named_modules())
+    per_child: dict[str, torch.Tensor] = {}
+    for key, value in masks.items():
+        if isinstance(key, str):
+            child = _check_layer(names, key)
+            weight = modules[child].weight
+            full = torch.as_tensor(value) != 0
+            if tuple(full.shape) != tuple(weight.shape):
+                raise ValueError(
+                    f"mask for layer {child!r} has shape {tuple(full.shape)}; its weight has "
+                    f"shape {tuple(weight.shape)}"
+                )
+        else:
+            parent, child = _check_pair(names, key)
+            weight = modules[child].weight
+            n_parent = _units(modules[parent], parent)
+            try:
+                full = expand_block_mask(torch.as_tensor(value), weight.shape, n_parent)
+            except ValueError as err:
+                raise ValueError(f"mask for pair {(parent, child)!r}: {err}") from None
+        full = full.to(weight.device)
+        per_child[child] = full if child not in per_child else per_child[child] & full
+    for child, full in per_child.items():
+        prune.custom_from_mask(modules[child], "weight", full)
+    return model
+
+
+# ----------------------------------------------------------------------------- report (section 7)
+
+def sparsity_report(model: nn.Module, layers: Sequence[str] | None = None) -> dict:
+    """Count zero weights per layer and in total, as the paper reports them (MINT_METHOD.md 7).
+
+    Only the *weights* of the listed layers (default: all prunable layers) are counted, not
+    biases or batch-norm parameters. ``memory_mb`` is the paper's "memory after": non-zero
+    weights times 4 bytes (float32) / 1e6, e.g. 5,700 non-zero weights -> 0.0228 MB. Works
+    with or without ``torch.nn.utils.prune``: it reads ``module.weight``, the masked tensor.
+
+    Returns
+    -------
+    ``{"layers": {name: row}, "total": row}``; each row has ``params``, ``zeros``,
+    ``nonzero``, ``pruned_pct`` (0-100) and ``memory_mb``.
+    """
+    names = prunable_layers(model)
+    layers = names if layers is None else [_check_layer(names, n) for n in layers]
+    modules = dict(model.named_modules())
+    rows = {}
+    for name in layers:
+        weight = modules[name].weight.detach()
+        rows[name] = _row(weight.numel(), int((weight == 0).sum()))
+    total = _row(sum(r["params"] for r in rows.values()), sum(r["zeros"] for r in rows.values()))
+    return {"layers": rows, "total": total}
+
+
+def _row(params: int, zeros: int) -> dict:
+    nonzero = params - zeros
+    return {
+        "params": params,
+        "zeros": zeros,
+        "nonzero": nonzero,
+        "pruned_pct": 100.0 * zeros / params if params else 0.0,
+        "memory_mb": nonzero * 4 / 1e6,
+    }
+
+
+def format_report(report: dict) -> str:
+    """Render a :func:`sparsity_report` as a small text table (MINT_METHOD.md section 7)."""
+    head = f"{'layer':<24}{'params':>12}{'non-zero':>12}{'pruned %':>10}{'memory MB':>11}"
+    lines = [head, "-" * len(head)]
+    items = [*report["layers"].items(), ("total", report["total"])]
+    for k, (name, r) in enumerate(items):
+        if k == len(items) - 1:
+            lines.append("-" * len(head))
+        lines.append(f"{name:<24}{r['params']:>12,}{r['nonzero']:>12,}"
+                     f"{r['pruned_pct']:>10.2f}{r['memory_mb']:>11.4f}")
+    return "\n".join(lines)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameter elements (all of them, zeros included; section 7)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_size_mb(model: nn.Module) -> float:
+    """Bytes of the model's parameters / 1e6, as stored (section 7); buffers are not counted."""
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
+
+
+# ----------------------------------------------------------------------------- compact (section 5)
+
+def compact(model: nn.Module) -> nn.Module:
+    """Return a smaller dense copy with dead units removed physically (MINT_METHOD.md section 5).
+
+    A parent unit is dead when every outgoing connection in its child's (masked) weight is zero;
+    its row and bias, its batch-norm entries and its column(s) in the child are removed. Deaths
+    cascade backwards through a chain: connections into a removed unit do not count. Supported:
+    ``MLP``, ``VGG``, ``ClassroomCNN`` (a chain of prunable layers) and ``ResNetCifar`` (only the
+    channels inside each basic block, between ``conv1`` and ``conv2``, since block outputs must
+    match the skip connection). At least one unit of every layer is kept. Masks are baked in;
+    ``model`` is not changed; in eval mode both give the same outputs.
+    """
+    if isinstance(model, ResNetCifar):
+        pairs = [(f"{name}.conv1", f"{name}.conv2") for name, m in model.named_modules()
+                 if isinstance(m, BasicBlock)]
+    elif isinstance(model, (MLP, VGG, ClassroomCNN)):
+        pairs = layer_pairs(model)
+    else:
+        raise TypeError(
+            "compact supports mint_teach.models MLP, VGG, ClassroomCNN and ResNetCifar; "
+            f"got {type(model).__name__}"
+        )
+    _refresh_pruned(model)
+    small = copy.deepcopy(model)
+    _bake(small)
+    modules = dict(small.named_modules())
+
+    # Which units survive: walk the pairs backwards so deaths cascade through a chain.
+    alive: dict[str, torch.Tensor] = {}
+    for parent, child in reversed(pairs):
+        weight = modules[child].weight.detach().cpu()
+        rows = alive.get(child, torch.ones(weight.shape[0], dtype=torch.bool))
+        n_parent = _units(modules[parent], parent)
+        used = weight[rows].reshape(int(rows.sum()), n_parent, -1) != 0
+        keep = used.any(dim=2).any(dim=0)                        # (n_parent,)
+        if not keep.any():
+            keep[0] = True
+        alive[parent] = keep
+
+    bns = _batchnorm_after(small)
+    for parent, child in pairs:
+        keep = alive[parent]
+        if bool(keep.all()):
+            continue
+        _replace(small, parent, _slice_layer(small.get_submodule(parent), out_keep=keep))
+        if parent in bns:
+            _replace(small, bns[parent], _slice_batchnorm(small.get_submodule(bns[parent]), keep))
+        new_child = small.get_submodule(child)
+        n_in = new_child.weight.shape[1]
+        cols = keep.repeat_interleave(n_in // keep.numel())
+        _replace(small, child, _slice_layer(new_child, in_keep=cols))
+    return small
+
+
+def _refresh_pruned(model: nn.Module) -> None:
+    """Recompute pruned tensors without autograd history so that ``deepcopy`` accepts them."""
+    with torch.no_grad():
+        for module in model.modules():
+            for hook in list(module._forward_pre_hooks.values()):
+                if isinstance(hook, prune.BasePruningMethod):
+                    setattr(module, hook._tensor_name, hook.apply_mask(module))
+
+
+def _bake(model: nn.Module) -> None:
+    """Make every pruned tensor a plain parameter again (``prune.remove``)."""
+    for module in model.modules():
+        for hook in list(module._forward_pre_hooks.values()):
+            if isinstance(hook, prune.BasePruningMethod):
+                prune.remove(module, hook._tensor_name)
+
+
+def _batchnorm_after(model: nn.Module) -> dict[str, str]:
+    """Map each prunable layer to the batch norm that follows it before the next prunable layer."""
+    names = set(prunable_layers(model))
+    found, current = {}, None
+    for name, module in model.named_modules():
+        if name in names:
+            current = name
+        elif current and isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            found[current] = name
+            current = None
+    return found
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    owner, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(owner) if owner else model, attr, new)
+
+
+def _slice_layer(layer: nn.Module, out_keep: torch.Tensor | None = None,
+                 in_keep: torch.Tensor | None = None) -> nn.Module:
+    """A new Linear/Conv2d holding only the kept output rows and input columns."""
+    weight = layer.weight.detach()
+    out_idx = torch.arange(weight.shape[0]) if out_keep is None else out_keep.nonzero().flatten()
+    in_idx = torch.arange(weight.shape[1]) if in_keep is None else in_keep.nonzero().flatten()
+    has_bias = layer.bias is not None
+    if isinstance(layer, nn.Linear):
+        new = nn.Linear(len(in_idx), len(out_idx), bias=has_bias)
+    elif isinstance(layer, nn.Conv2d):
+        if layer.groups != 1:
+            raise ValueError(f"compact does not support grouped convolutions; got {layer}")
+        new = nn.Conv2d(len(in_idx), len(out_idx), layer.kernel_size, stride=layer.stride,
+                        padding=layer.padding, dilation=layer.dilation, bias=has_bias,
+                        padding_mode=layer.padding_mode)
+    else:
+        raise TypeError(f"compact can slice nn.Linear and nn.Conv2d; got {type(layer).__name__}")
+    new = new.to(device=weight.device, dtype=weight.dtype).train(layer.training)
+    with torch.no_grad():
+        new.weight.copy_(weight[out_idx.to(weight.device)][:, in_idx.to(weight.device)])
+        if has_bias:
+            new.bias.copy_(layer.bias.detach()[out_idx.to(weight.device)])
+    return new
+
+
+def _slice_batchnorm(bn: nn.Module, keep: torch.Tensor) -> nn.Module:
+    """A new batch norm holding only the kept channels (affine parameters and running stats)."""
+    idx = keep.nonzero().flatten()
+    new = type(bn)(len(idx), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
+                   track_running_stats=bn.track_running_stats)
+    ref = bn.weight if bn.affine else bn.running_mean
+    if ref is not None:
+        new = new.to(device=ref.device, dtype=ref.dtype)
+        idx = idx.to(ref.device)
+    new.train(bn.training)
+    with torch.no_grad():
+        if bn.affine:
+            new.weight.copy_(bn.weight[idx])
+            new.bias.copy_(bn.bias[idx])
+        if bn.track_running_stats:
+            new.running_mean.copy_(bn.running_mean[idx])
+            new.running_var.copy_(bn.running_var[idx])
+            new.num_batches_tracked.copy_(bn.num_batches_tracked)
+    return new
+
+
+# ----------------------------------------------------------------------------- baselines
+
+def magnitude_masks(
+    model: nn.Module,
+    pairs: Sequence[Pair] | None = None,
+    *,
+    prune_fraction: float,
+    granularity: str = "block",
+    groups: Mapping[Pair, tuple[int, int]] | tuple[int, int] | None = None,
+    max_pair_fraction: float = 0.75,
+) -> dict:
+    """Magnitude-pruning masks, the baseline MINT is compared with (MINT_METHOD.md section 5).
+
+    ``granularity="block"``: each block ``(j, i)`` of a child weight is scored by the mean
+    absolute weight in it, and the scores go through :func:`masks_from_dependencies` exactly as
+    MINT's dependences do; needs ``groups`` (one ``(G_c, G_p)`` for every pair, or a dict per
+    pair). Returns ``{(parent, child): (G_c, G_p) keep}``.
+    ``granularity="unstructured"``: every single weight of the child layers is its own block
+    (one global magnitude quantile, the same per-layer cap). Returns ``{child: keep}`` masks of
+    the weight's shape. ``pairs`` defaults to all adjacent pairs.
+    """
+    pairs = layer_pairs(model, pairs)
+    modules = dict(model.named_modules())
+    if granularity == "unstructured":
+        scores = {(p, c): modules[c].weight.detach().abs().reshape(modules[c].weight.shape[0], -1)
+                  for p, c in pairs}
+        keep = masks_from_dependencies(scores, prune_fraction=prune_fraction,
+                                       max_pair_fraction=max_pair_fraction)
+        return {c: keep[(p, c)].reshape(modules[c].weight.shape) for p, c in pairs}
+    if granularity != "block":
+        raise ValueError(f"granularity must be 'block' or 'unstructured'; got {granularity!r}")
+    sizes = _resolve_groups(model, pairs, groups)
+    scores = {}
+    for parent, child in pairs:
+        g_c, g_p = sizes[(parent, child)]
+        weight = modules[child].weight.detach().abs()
+        n_parent = _units(modules[parent], parent)
+        per_unit = weight.reshape(weight.shape[0], n_parent, -1).sum(dim=2)  # (out, n_parent)
+        rows = _group_ids(weight.shape[0], g_c).to(weight.device)
+        cols = _group_ids(n_parent, g_p).to(weight.device)
+        block_sum = torch.zeros(g_c, n_parent, dtype=weight.dtype, device=weight.device)
+        block_sum.index_add_(0, rows, per_unit)
+        block_sum = torch.zeros(g_c, g_p, dtype=weight.dtype,
+                                device=weight.device).index_add_(1, cols, block_sum)
+        count = (torch.bincount(rows, minlength=g_c)[:, None]
+                 * torch.bincount(cols, minlength=g_p)[None, :] * (weight[0].numel() // n_parent))
+        scores[(parent, child)] = block_sum / count
+    return masks_from_dependencies(scores, prune_fraction=prune_fraction,
+                                   max_pair_fraction=max_pair_fraction)
+
+
+def random_masks(
+    model: nn.Module,
+    pairs: Sequence[Pair] | None = None,
+    *,
+    prune_fraction: float,
+    groups: Mapping[Pair, tuple[int, int]] | tuple[int, int],
+    seed: int = 0,
+    max_pair_fraction: float = 0.75,
+) -> dict[Pair, torch.Tensor]:
+    """Random block masks: uniform scores through the same thresholding (MINT_METHOD.md sec. 5).
+
+    The control experiment: if MINT's dependences carry information, MINT should beat this at
+    the same ``prune_fraction`` and ``groups``. Returns ``{(parent, child): (G_c, G_p) keep}``.
+    """
+    pairs = layer_pairs(model, pairs)
+    sizes = _resolve_groups(model, pairs, groups)
+    generator = torch.Generator().manual_seed(_check_int("seed", seed, low=0))
+    scores = {pair: torch.rand(sizes[pair], generator=generator) for pair in pairs}
+    return masks_from_dependencies(scores, prune_fraction=prune_fraction,
+                                   max_pair_fraction=max_pair_fraction)
+
+
+# ----------------------------------------------------------------------------- validation helpers
+
+def _resolve_groups(model: nn.Module, pairs: list[Pair], groups) -> dict[Pair, tuple[int, int]]:
+    """``{pair: (G_c, G_p)}`` from one tuple or a dict, checked against the layers' unit counts."""
+    if groups is None:
+        raise ValueError("groups is required for block masks: a (G_c, G_p) tuple or a dict "
+                         "{(parent, child): (G_c, G_p)}")
+    modules = dict(model.named_modules())
+    sizes = {}
+    for pair in pairs:
+        if isinstance(groups, Mapping):
+            if pair not in groups:
+                raise KeyError(f"groups has no entry for pair {pair!r}; it has {list(groups)}")
+            value = groups[pair]
+        else:
+            value = groups
+        if isinstance(value, (str, bytes)) or len(value) != 2:
+            raise ValueError(f"groups for {pair!r} must be (G_c, G_p); got {value!r}")
+        parent, child = pair
+        limits = (modules[child].weight.shape[0], _units(modules[parent], parent))
+        g_c, g_p = (_check_int(f"groups[{pair!r}] {what}", v, low=1)
+                    for what, v in zip(("G_c", "G_p"), value))
+        if g_c > limits[0] or g_p > limits[1]:
+            raise ValueError(
+                f"groups {(g_c, g_p)} for pair {pair!r} exceed its unit counts "
+                f"(child {limits[0]}, parent {limits[1]})"
+            )
+        sizes[pair] = (g_c, g_p)
+    return sizes
+
+
+def _units(module: nn.Module, name: str) -> int:
+    """Number of output units of a prunable layer (out_features / out_channels)."""
+    for attr in ("out_features", "out_channels"):
+        if hasattr(module, attr):
+            return int(getattr(module, attr))
+    raise TypeError(f"layer {name!r} ({type(module).__name__}) has no out_features/out_channels")
+
+
+def _check_layer(names: list[str], name) -> str:
+    if name not in names:
+        raise KeyError(f"layer {name!r} is not a prunable layer; valid layers are {names}")
+    return name
+
+
+def _check_pair(names: list[str], key) -> Pair:
+    if not isinstance(key, tuple) or len(key) != 2:
+        raise ValueError(f"mask keys must be a layer name or a (parent, child) tuple; got {key!r}")
+    return _check_layer(names, key[0]), _check_layer(names, key[1])
+
+
+def _check_matrix(name, value) -> torch.Tensor:
+    """A 2-D, non-empty, NaN-free tensor, or a ValueError naming ``name``."""
+    tensor = torch.as_tensor(value)
+    if tensor.dim() != 2 or tensor.numel() == 0:
+        raise ValueError(f"{name!r} must be a non-empty 2-D matrix (G_c, G_p); "
+                         f"got shape {tuple(tensor.shape)}")
+    if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
+        raise ValueError(f"{name!r} contains NaN")
+    return tensor
+
+
+def _check_fraction(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1]; got {value!r}")
+    return value
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool):  # a count given as True/False is a bad value, not a bad type
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")  # noqa: TRY004
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}") from None
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    return value

@@ -1,0 +1,187 @@
+"""Training and evaluation: one loop for every model, seeded, with progress bars (section 1, 6).
+
+Fine-tuning a pruned network (section 6) is the same :func:`fit`: masks applied with
+``torch.nn.utils.prune`` keep masked weights at exactly zero through every step.
+"""
+from __future__ import annotations
+
+import os
+import random
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from .config import resolve_device
+from .data import ImageDataset
+
+__all__ = ["fit", "evaluate", "predict", "seed_everything", "save_checkpoint",
+           "load_checkpoint", "make_loader"]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch.Generator seeded the same way."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int; got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+class _TensorBatches:
+    """Batches of an in-memory ImageDataset (or a Subset of one) by tensor indexing.
+
+    Does what a DataLoader does for these datasets without per-item Python work.
+    """
+
+    def __init__(self, data, batch_size: int, shuffle: bool, generator):
+        base, rows = data, None
+        if isinstance(data, Subset):
+            base, rows = data.dataset, torch.as_tensor(data.indices)
+        self.base, self.rows = base, rows
+        self.n = len(data)
+        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
+
+    def __len__(self) -> int:
+        return (self.n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        if self.rows is not None:
+            order = self.rows[order]
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.base.batch(idx)
+
+
+def make_loader(data, *, batch_size: int = 256, shuffle: bool = False,
+                generator: torch.Generator | None = None):
+    """Batches of ``data``: a DataLoader is returned unchanged, a Dataset gets one."""
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    base = data.dataset if isinstance(data, Subset) else data
+    if isinstance(base, ImageDataset):
+        return _TensorBatches(data, batch_size, shuffle, generator)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=0)
+
+
+def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
+        momentum: float = 0.9, weight_decay: float = 5e-4, batch_size: int = 128,
+        schedule: str = "cosine", augment: Callable | None = None, eval_data=None,
+        device=None, seed: int = 0, progress: bool = True, desc: str = "train") -> dict:
+    """Train ``model`` with SGD + momentum and cross-entropy; return the per-epoch history.
+
+    Parameters
+    ----------
+    model : the network (moved to ``device``).
+    train_data : a Dataset of (x, y) pairs or a DataLoader.
+    epochs, lr, momentum, weight_decay, batch_size : the usual SGD settings.
+    schedule : "cosine" (anneal to 0), "step" (x0.1 at 50 % and 75 %) or "constant".
+    augment : optional function applied to each input batch (e.g. ``data.random_crop_flip``).
+    eval_data : optional test set evaluated after every epoch.
+    seed : seeds shuffling, dropout and augmentation; the same seed gives the same weights on CPU.
+    progress : show a tqdm bar per epoch.
+
+    Returns
+    -------
+    dict with lists ``loss``, ``train_acc`` and (with eval_data) ``test_acc``, fractions in [0, 1].
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if schedule not in ("cosine", "step", "constant"):
+        raise ValueError(f"schedule must be 'cosine', 'step' or 'constant'; got {schedule!r}")
+    dev = resolve_device(device)
+    gen = seed_everything(seed)
+    aug_gen = torch.Generator().manual_seed(seed + 1)
+    loader = make_loader(train_data, batch_size=batch_size, shuffle=True, generator=gen)
+    model.to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                          weight_decay=weight_decay, nesterov=momentum > 0)
+    steps = max(1, epochs * len(loader))
+    if schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    elif schedule == "step":
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [steps // 2, (3 * steps) // 4], 0.1)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    history: dict[str, list[float]] = {"loss": [], "train_acc": []}
+    if eval_data is not None:
+        history["test_acc"] = []
+    for epoch in range(epochs):
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for x, y in bar:
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            if augment is not None:
+                x = augment(x, generator=aug_gen)
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += y.numel()
+            correct += (out.argmax(1) == y).sum().item()
+            loss_sum += loss.item() * y.numel()
+            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
+        history["loss"].append(loss_sum / max(total, 1))
+        history["train_acc"].append(correct / max(total, 1))
+        if eval_data is not None:
+            history["test_acc"].append(evaluate(model, eval_data, device=dev, progress=False))
+            if progress:
+                tqdm.write(f"{desc} epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} "
+                           f"test acc {100 * history['test_acc'][-1]:.2f}%")
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data, *, batch_size: int = 512, device=None,
+            progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of a whole dataset, in eval mode, on the CPU."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    logits, labels = [], []
+    for x, y in tqdm(make_loader(data, batch_size=batch_size), desc="evaluate",
+                     disable=not progress, leave=False):
+        logits.append(model(x.to(dev)).float().cpu())
+        labels.append(y)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate(model: nn.Module, data, *, batch_size: int = 512, device=None,
+             progress: bool = False) -> float:
+    """Top-1 accuracy of ``model`` on ``data`` as a fraction in [0, 1]."""
+    logits, labels = predict(model, data, batch_size=batch_size, device=device, progress=progress)
+    return (logits.argmax(1) == labels).float().mean().item()
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: dict | None = None) -> None:
+    """Save the model's weights (and a small dict of plain metadata) to ``path``."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    torch.save({"state_dict": state, "meta": dict(meta or {})}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict:
+    """Load weights saved by :func:`save_checkpoint` into ``model`` (safe: weights only).
+
+    Returns the metadata dict stored with them.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(blob["state_dict"])
+    return blob.get("meta", {})
