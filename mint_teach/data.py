@@ -24,6 +24,7 @@ __all__ = [
     "ImageDataset",
     "load_dataset",
     "class_balanced_subset",
+    "balanced_indices",
     "random_crop_flip",
     "targets_of",
 ]
@@ -233,22 +234,30 @@ def targets_of(dataset) -> torch.Tensor:
     return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))])
 
 
-def class_balanced_subset(dataset, per_class: int, *, seed: int = 0) -> Subset:
-    """A subset with ``per_class`` items of every class, drawn without replacement (quick mode)."""
+def balanced_indices(targets, per_class: int, *, seed: int = 0) -> torch.Tensor:
+    """Sorted row indices with ``per_class`` rows of every class, drawn without replacement."""
     if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class <= 0:
         raise ValueError(f"per_class must be a positive int; got {per_class!r}")
-    targets = targets_of(dataset)
+    targets = torch.as_tensor(targets)
     g = torch.Generator().manual_seed(seed)
     chosen = []
     for c in torch.unique(targets).tolist():
         rows = torch.nonzero(targets == c).flatten()
         if len(rows) < per_class:
             raise ValueError(
-                f"per_class={per_class} but class {c} has only {len(rows)} items; "
+                f"per_class={per_class} but class {c} has only {len(rows)} rows; "
                 f"use per_class <= {len(rows)}"
             )
         chosen.append(rows[torch.randperm(len(rows), generator=g)[:per_class]])
-    return Subset(dataset, torch.cat(chosen).sort().values.tolist())
+    return torch.cat(chosen).sort().values
+
+
+def class_balanced_subset(dataset, per_class: int, *, seed: int = 0) -> Subset:
+    """A subset with ``per_class`` items of every class, drawn without replacement (quick mode)."""
+    rows = balanced_indices(targets_of(dataset), per_class, seed=seed)
+    if isinstance(dataset, Subset):  # flatten, so fast batching still sees the base dataset
+        return Subset(dataset.dataset, [dataset.indices[r] for r in rows.tolist()])
+    return Subset(dataset, rows.tolist())
 
 
 def random_crop_flip(x: torch.Tensor, *, padding: int = 4,

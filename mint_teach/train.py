@@ -117,11 +117,12 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     history: dict[str, list[float]] = {"loss": [], "train_acc": []}
     if eval_data is not None:
         history["test_acc"] = []
+    bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, leave=False,
+               mininterval=1.0)
     for epoch in range(epochs):
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
-        bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for x, y in bar:
+        for x, y in loader:
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             if augment is not None:
                 x = augment(x, generator=aug_gen)
@@ -134,14 +135,16 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
             total += y.numel()
             correct += (out.argmax(1) == y).sum().item()
             loss_sum += loss.item() * y.numel()
-            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
+            bar.update()
         history["loss"].append(loss_sum / max(total, 1))
         history["train_acc"].append(correct / max(total, 1))
+        post = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.3f}",
+                "train acc": f"{history['train_acc'][-1]:.3f}"}
         if eval_data is not None:
             history["test_acc"].append(evaluate(model, eval_data, device=dev, progress=False))
-            if progress:
-                tqdm.write(f"{desc} epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} "
-                           f"test acc {100 * history['test_acc'][-1]:.2f}%")
+            post["test acc"] = f"{history['test_acc'][-1]:.3f}"
+        bar.set_postfix(post)
+    bar.close()
     return history
 
 

@@ -1,0 +1,376 @@
+"""Distances, minimum spanning trees and the Friedman-Rafsky count (MINT_METHOD.md section 4).
+
+Every MINT estimate is read off a Euclidean minimum spanning tree (MST): pool two samples,
+join all points by the shortest tree, and count the tree edges whose ends came from different
+samples. This module holds those three steps:
+
+- ``pairwise_sq_dists``: squared Euclidean distances between rows;
+- ``mst``: the tree, by networkx (small teaching cases, easy to draw) or by a dense Prim's
+  algorithm in torch that runs many trees at once on CPU or GPU (``prim_rows``);
+- ``cross_edges``: the Friedman-Rafsky count R.
+
+``mst_graph`` and ``draw_mst`` turn a tree into a networkx graph and a picture for notebooks.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import networkx as nx
+import numpy as np
+import torch
+
+from ._validation import check_matrix, resolve_device
+
+__all__ = [
+    "pairwise_sq_dists",
+    "mst",
+    "prim_rows",
+    "cross_edges",
+    "mst_graph",
+    "draw_mst",
+]
+
+_BACKENDS = ("auto", "networkx", "torch")
+_AUTO_NETWORKX_MAX_NODES = 200  # "auto" uses networkx up to this many points, torch above
+
+
+def _as_float_tensor(name: str, value: Any) -> torch.Tensor:
+    """Read an array-like as a real floating tensor of any shape (integers become float64)."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be a numeric array; got dtype {array.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.is_complex():
+        raise ValueError(f"{name} must be real-valued; got dtype {tensor.dtype}")
+    return tensor if tensor.is_floating_point() else tensor.to(torch.float64)
+
+
+def pairwise_sq_dists(a: Any, b: Any | None = None) -> torch.Tensor:
+    """Return the squared Euclidean distance between every row of ``a`` and every row of ``b``.
+
+    Uses ``|a|^2 + |b|^2 - 2 a.b`` (one matrix product), clamped at 0 against rounding; with
+    ``b`` omitted the distances are within ``a`` and the diagonal is exactly 0. Squared
+    distances over a concatenation of feature blocks are the sum of the blocks' squared
+    distances, which is what makes section 4d of MINT_METHOD.md fast.
+
+    Parameters
+    ----------
+    a : array-like, shape (n, d) or (batch, n, d)
+        Points, one per row. A 1-D array is n points of one feature.
+    b : array-like, shape (k, d) or (batch, k, d), optional
+        Second set of points; defaults to ``a``.
+
+    Returns
+    -------
+    torch.Tensor, shape (n, k) or (batch, n, k)
+        Squared distances, in the dtype and on the device of ``a``.
+    """
+    a = _as_float_tensor("a", a)
+    if a.ndim == 1:
+        a = a[:, None]
+    same = b is None
+    b = a if same else _as_float_tensor("b", b).to(a.device, a.dtype)
+    if b.ndim == 1:
+        b = b[:, None]
+    if a.ndim not in (2, 3) or b.ndim != a.ndim or a.shape[-1] != b.shape[-1]:
+        raise ValueError(
+            "a and b must be (n, d) and (k, d) arrays, or (batch, n, d) and (batch, k, d), "
+            f"with the same d; got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    sq_a = (a * a).sum(-1)  # (..., n)
+    sq_b = (b * b).sum(-1)  # (..., k)
+    dists = (a @ b.transpose(-1, -2)).mul_(-2.0)  # -2 a.b, then add |a|^2 and |b|^2 in place
+    dists.add_(sq_a[..., :, None]).add_(sq_b[..., None, :]).clamp_(min=0.0)
+    if same:
+        dists.diagonal(dim1=-2, dim2=-1).zero_()
+    return dists
+
+
+def prim_rows(
+    row_of: Callable[[torch.Tensor], torch.Tensor],
+    n_nodes: int,
+    n_trees: int,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Grow ``n_trees`` minimum spanning trees at once with dense Prim's algorithm.
+
+    Prim's algorithm starts a tree at node 0 and, ``n_nodes - 1`` times, adds the outside node
+    closest to the tree. It keeps, for every outside node, its distance to the tree (``dist``)
+    and which tree node that distance is to. Each step therefore needs one row of the distance
+    matrix: the distances from the node just added. ``row_of`` supplies that row, so a caller
+    can assemble it on the fly (section 4d: the row of a MINT distance matrix is the sum of a
+    child-part row and a parent-part row) and no ``(n_trees, n, n)`` tensor is ever needed.
+
+    Every step is a handful of vectorised operations over ``(n_trees, n_nodes)``. Instead of a
+    ``torch.where`` to remember each node's nearest tree node (slow on CPU), the loop keeps a
+    *stamp*: the step at which that tree node was added; ``order[stamp]`` turns it back into
+    the node. Ties go to the tree node added first and, for the next node, to the lowest index,
+    so the result is deterministic.
+
+    Parameters
+    ----------
+    row_of : callable
+        ``row_of(v)`` gets a ``(n_trees,)`` long tensor, ``v[t]`` the node just added to tree
+        ``t``, and returns a ``(n_trees, n_nodes)`` tensor of finite, non-negative distances
+        from ``v[t]`` to every node of problem ``t``. The loop overwrites it, so ``row_of``
+        may return the same buffer every time.
+    n_nodes, n_trees : int
+        Nodes per tree and the number of trees (the batch).
+    device : torch.device or str, optional
+        Where the loop's state lives; it must match ``row_of``'s output. None means CPU.
+    dtype : torch.dtype
+        The floating dtype of ``row_of``'s output.
+
+    Returns
+    -------
+    torch.Tensor, shape (n_trees, n_nodes - 1, 2), long
+        Edge ``k`` of tree ``t`` is ``(tree node, node added at step k + 1)``.
+    """
+    device = torch.device("cpu") if device is None else torch.device(device)
+    big = torch.finfo(dtype).max  # marks nodes already in the tree
+    trees = torch.arange(n_trees, device=device)
+    order = torch.zeros(n_trees, n_nodes, dtype=torch.long, device=device)  # node added at step
+    in_tree = torch.zeros(n_trees, n_nodes, dtype=dtype, device=device)  # 0 outside, big inside
+    in_tree[:, 0] = big
+    stamp = torch.zeros(n_trees, n_nodes, dtype=dtype, device=device)  # step of nearest tree node
+    dist = row_of(torch.zeros(n_trees, dtype=torch.long, device=device)).clone()
+    dist.add_(in_tree)  # node 0 is in the tree
+    closer = torch.empty_like(dist)  # scratch, reused every step
+    for step in range(1, n_nodes):
+        v = dist.argmin(dim=1)  # closest outside node of each tree
+        order[:, step] = v
+        in_tree[trees, v] = big
+        dist[trees, v] = big
+        row = row_of(v).add_(in_tree)  # tree nodes get "big" (or inf) and never move
+        torch.sub(dist, row, out=closer).sign_().mul_(step)  # step where the new node is closer
+        torch.maximum(stamp, closer, out=stamp)  # steps only grow, so max = "update if closer"
+        torch.minimum(dist, row, out=dist)
+    nearest = order.gather(1, stamp.long())  # stamp -> the tree node it names
+    added = order[:, 1:]
+    return torch.stack((nearest.gather(1, added), added), dim=-1)
+
+
+def _check_backend(backend: Any) -> str:
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}; "
+                         f"got {backend!r}")
+    return backend
+
+
+def _distance_stack(points_or_dists: Any, dists: bool) -> tuple[torch.Tensor, bool]:
+    """Validate the input of ``mst``; return squared distances (batch, n, n) and "batched"."""
+    name = "points_or_dists"
+    value = _as_float_tensor(name, points_or_dists)
+    if dists:
+        if value.ndim not in (2, 3) or value.shape[-1] != value.shape[-2]:
+            raise ValueError(f"{name} must be an (n, n) or (batch, n, n) distance matrix when "
+                             f"dists=True; got shape {tuple(value.shape)}")
+        stack = value if value.ndim == 3 else value[None]
+        if not bool(torch.isfinite(stack).all()) or bool((stack < 0).any()):
+            raise ValueError(f"{name} must hold finite, non-negative distances")
+        if not torch.allclose(stack, stack.transpose(1, 2)):
+            raise ValueError(f"{name} must be symmetric (a distance matrix)")
+        return stack, value.ndim == 3
+    if value.ndim == 3:  # a batch of point sets
+        for t in range(value.shape[0]):
+            check_matrix(f"{name}[{t}]", value[t], dtype=value.dtype)
+        return pairwise_sq_dists(value), True
+    points = check_matrix(name, value, dtype=value.dtype)
+    return pairwise_sq_dists(points)[None], False
+
+
+def _mst_networkx(dists: torch.Tensor) -> torch.Tensor:
+    """MST of one (n, n) distance matrix with networkx (Kruskal). Returns (n - 1, 2)."""
+    n = dists.shape[0]
+    weights = dists.detach().cpu().double().numpy()
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    rows, cols = np.triu_indices(n, k=1)
+    graph.add_weighted_edges_from(zip(rows.tolist(), cols.tolist(), weights[rows, cols].tolist()))
+    tree = nx.minimum_spanning_tree(graph, algorithm="kruskal")
+    edges = sorted(tuple(sorted(e)) for e in tree.edges())
+    return torch.tensor(edges, dtype=torch.long).reshape(n - 1, 2)
+
+
+def mst(
+    points_or_dists: Any,
+    *,
+    dists: bool = False,
+    backend: str = "auto",
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Return the edges of the Euclidean minimum spanning tree of a point set (section 4a).
+
+    The tree joins all points with the least total edge length. It is the same tree whether
+    edges are measured by distance or squared distance (any increasing transform keeps the
+    order of edge lengths), so the torch backend works on squared distances.
+
+    Parameters
+    ----------
+    points_or_dists : array-like
+        Points ``(n, d)`` (a 1-D array is ``n`` points of one feature) or, with
+        ``dists=True``, a symmetric distance matrix ``(n, n)``. A stack ``(batch, n, d)`` of
+        point sets or ``(batch, n, n)`` of distance matrices gives one tree per item.
+    dists : bool
+        Read the input as distances rather than points. Off by default, because a square
+        array of points is legal too.
+    backend : {"auto", "networkx", "torch"}
+        ``"networkx"`` builds the complete graph and calls ``nx.minimum_spanning_tree``
+        (clear, slow, for teaching); ``"torch"`` runs dense Prim (``prim_rows``) on ``device``,
+        batched over a stack; ``"auto"`` uses networkx for one tree of at most 200 points and
+        torch otherwise.
+    device : torch.device or str, optional
+        Device for the torch backend; None means CUDA when available, else CPU.
+
+    Returns
+    -------
+    torch.Tensor, long, on the CPU
+        ``(n - 1, 2)`` edges (node index pairs), or ``(batch, n - 1, 2)`` for a stack. The order
+        of edges and of the two ends of an edge is not specified.
+
+    Examples
+    --------
+    >>> mst([[0.0], [1.0], [3.0]]).tolist()
+    [[0, 1], [1, 2]]
+    """
+    backend = _check_backend(backend)
+    stack, batched = _distance_stack(points_or_dists, dists)
+    n_trees, n = stack.shape[0], stack.shape[1]
+    if backend == "auto":
+        backend = "networkx" if not batched and n <= _AUTO_NETWORKX_MAX_NODES else "torch"
+    if n == 1:
+        edges = torch.zeros(n_trees, 0, 2, dtype=torch.long)
+    elif backend == "networkx":
+        edges = torch.stack([_mst_networkx(d) for d in stack])
+    else:
+        device = resolve_device(device)
+        flat = stack.to(device).reshape(n_trees * n, n)  # row v of tree t is flat[t * n + v]
+        offsets = torch.arange(n_trees, device=device) * n
+
+        def row_of(v: torch.Tensor) -> torch.Tensor:
+            return flat.index_select(0, offsets + v)
+
+        edges = prim_rows(row_of, n, n_trees, device=device, dtype=flat.dtype).cpu()
+    return edges if batched else edges[0]
+
+
+def _membership_codes(membership: Any) -> torch.Tensor:
+    """Membership labels (numbers, bools or strings) as an integer tensor of codes."""
+    if isinstance(membership, torch.Tensor):
+        return membership.detach().cpu()
+    array = np.ascontiguousarray(membership)
+    if array.dtype.kind not in "biuf":
+        _, codes = np.unique(array.reshape(-1), return_inverse=True)
+        array = codes.reshape(array.shape)
+    return torch.as_tensor(array)
+
+
+def cross_edges(edges: Any, membership: Any) -> int | torch.Tensor:
+    """Count the tree edges whose two ends belong to different samples (Friedman-Rafsky R).
+
+    Section 4a. Both ends of every edge are looked up, ``membership[edges[:, 0]]`` against
+    ``membership[edges[:, 1]]``. (Section 4c: the published code compared one end with the
+    edge's position in a sparse matrix instead, which gives a wrong count.) The count does not
+    depend on the order of the edges or of the two ends of an edge.
+
+    Parameters
+    ----------
+    edges : array-like of int, shape (n - 1, 2) or (batch, n - 1, 2)
+        Tree edges as node index pairs, e.g. from ``mst``.
+    membership : array-like, shape (n,) or (batch, n)
+        Which sample each node came from (any labels: 0/1, booleans, strings).
+        A 1-D membership is shared by every tree of a batch.
+
+    Returns
+    -------
+    int, or torch.Tensor of shape (batch,)
+        R for one tree, or one count per tree.
+
+    Examples
+    --------
+    >>> cross_edges([[0, 1], [1, 2], [2, 3]], ["a", "a", "b", "b"])
+    1
+    """
+    if not isinstance(edges, torch.Tensor):
+        edges = torch.from_numpy(np.ascontiguousarray(edges))
+    edges = edges.cpu()
+    codes = _membership_codes(membership)
+    if edges.ndim not in (2, 3) or edges.shape[-1] != 2 or edges.is_floating_point():
+        raise ValueError(f"edges must be an integer array of shape (n - 1, 2) or "
+                         f"(batch, n - 1, 2); got shape {tuple(edges.shape)}")
+    if codes.ndim not in (1, edges.ndim - 1):
+        raise ValueError(f"membership must have shape (n,) or (batch, n); "
+                         f"got shape {tuple(codes.shape)}")
+    n = codes.shape[-1]
+    if edges.numel() and (int(edges.min()) < 0 or int(edges.max()) >= n):
+        raise ValueError(f"edges must index nodes 0..{n - 1} of membership; "
+                         f"got node indices from {int(edges.min())} to {int(edges.max())}")
+    if codes.ndim == 1:
+        ends = codes[edges]  # (..., n - 1, 2): the label of each end
+    else:
+        batch = torch.arange(codes.shape[0])[:, None, None]
+        ends = codes[batch, edges]
+    counts = (ends[..., 0] != ends[..., 1]).sum(-1)
+    return int(counts) if edges.ndim == 2 else counts
+
+
+def mst_graph(points: Any, membership: Any | None = None) -> nx.Graph:
+    """Return the Euclidean MST of ``points`` as a networkx graph, ready for ``nx.draw``.
+
+    Nodes carry ``sample`` (the membership label, 0 when none is given) and ``pos`` (the
+    first two coordinates; a second coordinate of 0 for 1-D points). Edges carry ``weight``,
+    the Euclidean length.
+
+    Parameters
+    ----------
+    points : array-like, shape (n, d)
+    membership : array-like, shape (n,), optional
+
+    Returns
+    -------
+    networkx.Graph
+    """
+    points = check_matrix("points", points)
+    n = points.shape[0]
+    labels = [0] * n if membership is None else np.asarray(membership).reshape(-1).tolist()
+    if len(labels) != n:
+        raise ValueError(f"membership must have one label per point ({n}); got {len(labels)}")
+    edges = mst(points).tolist()
+    coords = points.cpu().numpy()
+    graph = nx.Graph()
+    for node in range(n):
+        y = float(coords[node, 1]) if coords.shape[1] > 1 else 0.0
+        graph.add_node(node, sample=labels[node], pos=(float(coords[node, 0]), y))
+    for u, v in edges:
+        graph.add_edge(u, v, weight=float(np.linalg.norm(coords[u] - coords[v])))
+    return graph
+
+
+def draw_mst(points: Any, membership: Any | None = None, *, ax: Any = None) -> Any:
+    """Draw the MST of 2-D points, nodes coloured by sample, crossing edges in red.
+
+    The red edges are the ones the Friedman-Rafsky count R counts (section 4a). Uses the
+    first two coordinates. Returns the matplotlib axes.
+    """
+    import matplotlib.pyplot as plt  # imported here so the module works without a display
+
+    graph = mst_graph(points, membership)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    pos = nx.get_node_attributes(graph, "pos")
+    samples = nx.get_node_attributes(graph, "sample")
+    kinds = sorted(set(samples.values()), key=str)
+    palette = plt.get_cmap("tab10")
+    colours = [palette(kinds.index(samples[node]) % 10) for node in graph.nodes]
+    crossing = [(u, v) for u, v in graph.edges if samples[u] != samples[v]]
+    same = [(u, v) for u, v in graph.edges if samples[u] == samples[v]]
+    nx.draw_networkx_edges(graph, pos, edgelist=same, ax=ax, edge_color="0.6")
+    nx.draw_networkx_edges(graph, pos, edgelist=crossing, ax=ax, edge_color="red", width=2)
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=30)
+    ax.set_title(f"MST: {len(crossing)} of {graph.number_of_edges()} edges cross (R)")
+    return ax

@@ -1,0 +1,376 @@
+"""MINT end to end: train -> sample -> dependencies -> masks -> fine-tune -> report (sections 1-7).
+
+``run_mint(MintConfig(...))`` is the whole method in one call; the CLI (``python -m mint_teach``)
+is a thin shell around it. Every step is one function of a lower module, so a student can read
+this file top to bottom and find the step a notebook cell calls.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import activations, data, models, pruning, train
+from .config import cache_dir, is_quick, resolve_device
+
+__all__ = ["MintConfig", "MintResult", "run_mint", "train_baseline", "compute_dependencies",
+           "prune_and_finetune", "pair_groups", "TRAIN_DEFAULTS", "inference_time"]
+
+DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn"}
+
+# Training recipes that reach the baselines (section 1); quick mode shrinks the epochs.
+TRAIN_DEFAULTS: dict[str, dict] = {
+    "digits/mlp": dict(epochs=20, lr=0.05, weight_decay=5e-4, batch_size=128),
+    "mnist/mlp": dict(epochs=15, lr=0.1, weight_decay=1e-4, batch_size=128),
+    "cifar10/cnn": dict(epochs=8, lr=0.1, weight_decay=5e-4, batch_size=128, augment=True),
+    "cifar10/vgg16_bn": dict(epochs=160, lr=0.1, weight_decay=5e-4, batch_size=128, augment=True),
+    "cifar10/resnet56": dict(epochs=160, lr=0.1, weight_decay=1e-4, batch_size=128, augment=True),
+}
+QUICK_TRAIN = {"digits": None, "mnist": (1000, 3), "cifar10": (500, 3)}  # (per class, epochs)
+
+
+@dataclass
+class MintConfig:
+    """Everything one MINT run needs; defaults are the paper's where it gives them.
+
+    dataset, model : names from ``data.DATASETS`` / ``models.MODELS`` (model defaults per dataset).
+    layer_pairs : (parent, child) pairs of prunable layers to prune; None = all adjacent pairs.
+    groups : units per layer split into this many groups (section 3), an int, or a dict
+        ``{child_layer: (child_groups, parent_groups)}``; a pair whose child is the output layer
+        uses one child group per class.
+    samples_per_class : activation rows per class (section 2; paper: 250).
+    prune_fraction : one fraction q of blocks to prune, or a grid of them (section 5).
+    finetune_epochs, finetune_lr : fine-tuning with masks fixed (section 6).
+    train : overrides of the baseline training recipe (epochs, lr, ...).
+    baselines : also prune by "magnitude" (same blocks per pair) and "unstructured" magnitude.
+    quick : shrink data and epochs for a two-core laptop (also MINT_TEACH_QUICK=1).
+    out_dir : where result.json and figures go (None: do not write).
+    """
+
+    dataset: str = "digits"
+    model: str | None = None
+    layer_pairs: Sequence[tuple[str, str]] | None = None
+    groups: int | dict = 20
+    samples_per_class: int = 250
+    prune_fraction: float | Sequence[float] = 0.9
+    max_pair_fraction: float = 0.75
+    finetune_epochs: int = 5
+    finetune_lr: float = 0.01
+    train: dict = field(default_factory=dict)
+    baselines: Sequence[str] = ("magnitude", "unstructured")
+    seed: int = 0
+    device: str | None = None
+    quick: bool | None = None
+    root: str | None = None
+    out_dir: str | None = "runs"
+    reuse_checkpoint: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.dataset not in data.DATASETS:
+            raise ValueError(f"dataset must be one of {sorted(data.DATASETS)}; got {self.dataset!r}")
+        self.model = self.model or DEFAULT_MODEL[self.dataset]
+        if self.model not in models.MODELS:
+            raise ValueError(f"model must be one of {sorted(models.MODELS)}; got {self.model!r}")
+        fractions = self.fractions
+        if not fractions or any(not isinstance(q, (int, float)) or not 0 <= q <= 1 for q in fractions):
+            raise ValueError(f"prune_fraction must be a number in [0, 1] or a list of them; "
+                             f"got {self.prune_fraction!r}")
+        if isinstance(self.samples_per_class, bool) or not isinstance(self.samples_per_class, int) \
+                or self.samples_per_class < 2:
+            raise ValueError(f"samples_per_class must be an int >= 2; got {self.samples_per_class!r}")
+        unknown = set(self.baselines) - {"magnitude", "unstructured", "random"}
+        if unknown:
+            raise ValueError(f"baselines must be among 'magnitude', 'unstructured', 'random'; "
+                             f"got {sorted(unknown)}")
+
+    @property
+    def fractions(self) -> list[float]:
+        q = self.prune_fraction
+        return [float(q)] if isinstance(q, (int, float)) else [float(v) for v in q]
+
+
+@dataclass
+class MintResult:
+    """What ``run_mint`` measured; ``rows`` holds one entry per prune fraction and method."""
+
+    config: MintConfig
+    baseline_acc: float
+    rows: list[dict]
+    best: dict
+    dependencies: dict
+    masks: dict
+    report: dict
+    timings: dict
+    model: nn.Module
+    pruned_model: nn.Module
+    compact_model: nn.Module
+    compact: dict
+
+    def table(self) -> str:
+        """A small text table: baseline, MINT and the baselines at the same sparsity."""
+        lines = [f"{'method':<34}{'params pruned':>14}{'acc before FT':>15}{'acc':>9}",
+                 f"{'baseline (unpruned)':<34}{0.0:>13.2f}%{'':>15}{100 * self.baseline_acc:>8.2f}%"]
+        for r in self.rows:
+            label = f"{r['method']} q={r['fraction']:.2f}"
+            lines.append(f"{label:<34}{r['pruned_pct']:>13.2f}%{100 * r['acc_before_ft']:>14.2f}%"
+                         f"{100 * r['acc']:>8.2f}%")
+        c = self.compact
+        lines.append(f"compacted MINT network (q={self.best['fraction']:.2f}): "
+                     f"{c['params_before']:,} -> {c['params_after']:,} params, "
+                     f"{c['size_mb_before']:.3f} -> {c['size_mb_after']:.3f} MB, "
+                     f"{c['ms_before']:.2f} -> {c['ms_after']:.2f} ms per batch")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "config": asdict(self.config),
+            "baseline_acc": self.baseline_acc,
+            "rows": self.rows,
+            "best": self.best,
+            "report": self.report,
+            "timings": self.timings,
+            "compact": self.compact,
+            "dependencies": {f"{p}->{c}": d.tolist() for (p, c), d in self.dependencies.items()},
+        }
+
+
+def _recipe(cfg: MintConfig) -> dict:
+    key = f"{cfg.dataset}/{cfg.model}"
+    recipe = dict(TRAIN_DEFAULTS.get(key, dict(epochs=30, lr=0.05, weight_decay=5e-4,
+                                                batch_size=128, augment=cfg.dataset == "cifar10")))
+    quick = QUICK_TRAIN.get(cfg.dataset)
+    if is_quick(cfg.quick) and quick is not None:
+        recipe["epochs"] = min(recipe["epochs"], quick[1])
+        recipe["train_per_class"] = quick[0]
+    recipe.update(cfg.train)
+    return recipe
+
+
+def _build(cfg: MintConfig, example: data.ImageDataset) -> nn.Module:
+    shape = example.input_shape
+    flat = 1
+    for s in shape:
+        flat *= s
+    return models.build_model(cfg.model, in_features=flat, in_channels=shape[0],
+                              num_classes=len(example.classes))
+
+
+def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, float, bool]:
+    """Train the unpruned network (section 1), or load a cached checkpoint of the same recipe.
+
+    Returns (model, test accuracy, whether a checkpoint was reused).
+    """
+    recipe = _recipe(cfg)
+    per_class = recipe.pop("train_per_class", None)
+    augment = recipe.pop("augment", False)
+    key = json.dumps({"dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed,
+                      "per_class": per_class, "augment": augment, **recipe}, sort_keys=True)
+    path = cache_dir() / "checkpoints" / (
+        f"{cfg.dataset}-{cfg.model}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt")
+    model = _build(cfg, train_set)
+    if cfg.reuse_checkpoint and path.is_file():
+        meta = train.load_checkpoint(model, path)
+        return model, float(meta["test_acc"]), True
+    subset = data.class_balanced_subset(train_set, per_class, seed=cfg.seed) if per_class else train_set
+    train.fit(model, subset, **recipe, augment=data.random_crop_flip if augment else None,
+              device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline")
+    acc = train.evaluate(model, test_set, device=cfg.device)
+    train.save_checkpoint(model, path, meta={"test_acc": acc, "recipe": key})
+    return model, acc, False
+
+
+def pair_groups(model: nn.Module, pairs, groups) -> dict[tuple[str, str], tuple[int, int]]:
+    """(child groups, parent groups) for every pair (section 3); output layers: one per class."""
+    names = models.prunable_layers(model)
+    out = {}
+    for parent, child in pairs:
+        n_parent = _units(model, parent)
+        n_child = _units(model, child)
+        if isinstance(groups, dict):
+            if child not in groups:
+                raise KeyError(f"groups has no entry for child layer {child!r}; "
+                               f"give one for each of {[c for _, c in pairs]}")
+            g_c, g_p = groups[child]
+        else:
+            if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+                raise ValueError(f"groups must be a positive int or a dict; got {groups!r}")
+            g_c = n_child if child == names[-1] else min(groups, n_child)
+            g_p = min(groups, n_parent)
+        out[(parent, child)] = (g_c, g_p)
+    return out
+
+
+def _units(model: nn.Module, name: str) -> int:
+    m = model.get_submodule(name)
+    return m.out_features if isinstance(m, nn.Linear) else m.out_channels
+
+
+def compute_dependencies(model: nn.Module, rows, pairs, groups, *, seed: int = 0, device=None,
+                         progress: bool = True) -> dict[tuple[str, str], torch.Tensor]:
+    """Dependency matrices D (child groups x parent groups) for every layer pair (sections 2-4)."""
+    from . import mi
+
+    layers = list(dict.fromkeys(name for pair in pairs for name in pair))
+    acts, _ = activations.collect(model, rows, layers, device=device, progress=progress)
+    deps = {}
+    for parent, child in tqdm(pairs, desc="layer pairs", disable=not progress or len(pairs) < 2):
+        g_c, g_p = groups[(parent, child)]
+        deps[(parent, child)] = mi.dependency_matrix(
+            acts[parent], acts[child], parent_groups=g_p, child_groups=g_c, seed=seed,
+            device=device, progress=progress).cpu()
+    return deps
+
+
+def prune_and_finetune(model: nn.Module, masks: dict, train_set, test_set, *, epochs: int,
+                       lr: float, layers: Sequence[str], seed: int = 0, device=None,
+                       progress: bool = True, augment=None, desc: str = "fine-tune") -> dict:
+    """Apply ``masks`` to a copy of ``model``, measure, fine-tune with masks fixed (section 6)."""
+    pruned = pruning.apply_masks(copy.deepcopy(model), masks)
+    acc_before = train.evaluate(pruned, test_set, device=device)
+    if epochs > 0:
+        train.fit(pruned, train_set, epochs=epochs, lr=lr, weight_decay=1e-4, device=device,
+                  seed=seed, progress=progress, augment=augment, desc=desc)
+    report = pruning.sparsity_report(pruned, layers=list(layers))
+    return {"model": pruned, "acc_before_ft": acc_before,
+            "acc": train.evaluate(pruned, test_set, device=device),
+            "pruned_pct": report["total"]["pruned_pct"], "report": report}
+
+
+def inference_time(model: nn.Module, example: torch.Tensor, *, repeats: int = 20) -> float:
+    """Median milliseconds for one forward pass of ``example`` (eval mode, no grad)."""
+    model.eval()
+    times = []
+    with torch.no_grad():
+        model(example)
+        for _ in range(repeats):
+            t = time.perf_counter()
+            model(example)
+            times.append(time.perf_counter() - t)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def _block_fraction(keep: torch.Tensor) -> float:
+    return 1.0 - keep.float().mean().item()
+
+
+def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
+    """Run MINT end to end and return what it measured (sections 1-7).
+
+    ``run_mint(dataset="digits", quick=True)`` builds the config from keywords.
+    """
+    cfg = config or MintConfig(**overrides)
+    if config is not None and overrides:
+        cfg = MintConfig(**{**asdict(config), **overrides})
+    quick = is_quick(cfg.quick)
+    dev = resolve_device(cfg.device)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    train_set = data.load_dataset(cfg.dataset, root=cfg.root, train=True)
+    test_set = data.load_dataset(cfg.dataset, root=cfg.root, train=False)
+    model, base_acc, reused = train_baseline(cfg, train_set, test_set)
+    timings["baseline_reused" if reused else "baseline_train"] = time.perf_counter() - clock
+
+    pairs = models.layer_pairs(model, cfg.layer_pairs)
+    groups = pair_groups(model, pairs, cfg.groups)
+    per_class = cfg.samples_per_class
+    if quick:
+        per_class = min(per_class, 100)
+    rows = data.class_balanced_subset(train_set, per_class, seed=cfg.seed)
+    clock = time.perf_counter()
+    deps = compute_dependencies(model, rows, pairs, groups, seed=cfg.seed, device=dev,
+                                progress=cfg.progress)
+    timings["dependencies"] = time.perf_counter() - clock
+
+    recipe = _recipe(cfg)
+    augment = data.random_crop_flip if recipe.get("augment") else None
+    ft_set = train_set
+    if recipe.get("train_per_class"):
+        ft_set = data.class_balanced_subset(train_set, recipe["train_per_class"], seed=cfg.seed)
+    children = [c for _, c in pairs]
+    ft = dict(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, layers=children, seed=cfg.seed,
+              device=dev, progress=cfg.progress, augment=augment)
+
+    results, all_masks = [], {}
+    clock = time.perf_counter()
+    for q in cfg.fractions:
+        masks = pruning.masks_from_dependencies(deps, prune_fraction=q,
+                                                max_pair_fraction=cfg.max_pair_fraction)
+        all_masks[q] = masks
+        out = prune_and_finetune(model, masks, ft_set, test_set, **ft, desc=f"MINT q={q}")
+        results.append({"method": "MINT", "fraction": q, **out})
+        per_pair = {pair: _block_fraction(keep) for pair, keep in masks.items()}
+        if "magnitude" in cfg.baselines:  # same number of blocks per pair, chosen by |W|
+            mag = {}
+            for pair, frac in per_pair.items():
+                mag.update(pruning.magnitude_masks(model, [pair], prune_fraction=frac,
+                                                   granularity="block", groups=groups[pair],
+                                                   max_pair_fraction=1.0))
+            results.append({"method": "magnitude (blocks)", "fraction": q, **prune_and_finetune(
+                model, mag, ft_set, test_set, **ft, desc=f"magnitude q={q}")})
+        if "random" in cfg.baselines:
+            rnd = {}
+            for pair, frac in per_pair.items():
+                rnd.update(pruning.random_masks(model, [pair], prune_fraction=frac,
+                                                groups=groups[pair], seed=cfg.seed,
+                                                max_pair_fraction=1.0))
+            results.append({"method": "random (blocks)", "fraction": q, **prune_and_finetune(
+                model, rnd, ft_set, test_set, **ft, desc=f"random q={q}")})
+        if "unstructured" in cfg.baselines:  # same share of weights, one weight at a time
+            share = out["pruned_pct"] / 100
+            uns = pruning.magnitude_masks(model, pairs, prune_fraction=share,
+                                          granularity="unstructured", max_pair_fraction=1.0)
+            results.append({"method": "magnitude (unstructured)", "fraction": q, **prune_and_finetune(
+                model, uns, ft_set, test_set, **ft, desc=f"unstructured q={q}")})
+    timings["prune_finetune"] = time.perf_counter() - clock
+
+    mint_rows = [r for r in results if r["method"] == "MINT"]
+    best = max(mint_rows, key=lambda r: (r["acc"] >= base_acc - 0.005, r["pruned_pct"], r["acc"]))
+    compact_model = pruning.compact(best["model"])
+    example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(dev)
+    compact_info = {
+        "params_before": pruning.count_params(model),
+        "params_after": pruning.count_params(compact_model),
+        "size_mb_before": pruning.model_size_mb(model),
+        "size_mb_after": pruning.model_size_mb(compact_model),
+        "ms_before": inference_time(model.to(dev), example),
+        "ms_after": inference_time(compact_model.to(dev), example),
+        "acc_after": train.evaluate(compact_model, test_set, device=dev),
+    }
+    rows_out = [{k: v for k, v in r.items() if k not in ("model",)} for r in results]
+    result = MintResult(config=cfg, baseline_acc=base_acc, rows=rows_out,
+                        best={k: v for k, v in best.items() if k != "model"},
+                        dependencies=deps, masks=all_masks[best["fraction"]],
+                        report=best["report"], timings=timings, model=model,
+                        pruned_model=best["model"], compact_model=compact_model,
+                        compact=compact_info)
+    if cfg.out_dir:
+        _write(result, Path(cfg.out_dir) / f"{cfg.dataset}-{cfg.model}")
+    return result
+
+
+def _write(result: MintResult, folder: Path) -> None:
+    """result.json and the figures a person would rather look at than read."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
+    fig = plots.plot_dependencies(result.dependencies)
+    fig.savefig(folder / "dependencies.png", dpi=90)
+    fig = plots.plot_tradeoff(result.rows, baseline_acc=result.baseline_acc)
+    fig.savefig(folder / "tradeoff.png", dpi=90)
+    plt.close("all")
