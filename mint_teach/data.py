@@ -10,6 +10,8 @@ import hashlib
 import io
 import os
 import tarfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -188,12 +190,22 @@ def _cifar10_image_folder(source: Path, split: str):
     key = hashlib.sha1(stamp.encode()).hexdigest()[:12]
     cached = cache_dir() / f"cifar10-{split}-{key}.npz"
     if cached.is_file():
-        with np.load(cached) as z:
-            return torch.from_numpy(z["images"]), torch.from_numpy(z["targets"])
+        try:
+            with np.load(cached) as z:
+                return torch.from_numpy(z["images"]), torch.from_numpy(z["targets"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # unreadable cache (e.g. an interrupted write): decode again and rewrite it
     images, targets = _decode_cifar_tree(source, split)
-    tmp = cached.with_suffix(".tmp.npz")
-    np.savez(tmp, images=images, targets=targets)
-    tmp.replace(cached)
+    # A name unique to this process, so that two processes decoding at once (parallel tests,
+    # several notebooks) never write into the same temporary file; the rename is atomic.
+    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez(tmp, images=images, targets=targets)
+        tmp.replace(cached)
+    except OSError as exc:  # read-only or full cache folder: still return the decoded data
+        warnings.warn(f"could not cache decoded CIFAR-10 in {cached.parent}: {exc}", stacklevel=3)
+    finally:
+        tmp.unlink(missing_ok=True)
     return torch.from_numpy(images), torch.from_numpy(targets)
 
 

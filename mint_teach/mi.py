@@ -16,7 +16,10 @@ a seed splits the rows exactly as ``dependency_matrix`` with that seed does.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -48,7 +51,7 @@ MIN_ROWS_CONDITIONAL = 6  # three thirds of at least two rows
 _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + |b|^2
 _PARTS_BUDGET_BYTES = 512 * 2**20  # memory for the child and parent parts held at once
 _CPU_PRIM_ELEMENTS = 2**18  # on CPU, trees per Prim batch * points per tree (fits in cache)
-_GPU_PRIM_ELEMENTS = 2**26  # on GPU, as many trees as memory comfortably allows
+_GPU_PRIM_ELEMENTS = 2**26  # on a GPU, as many trees as memory comfortably allows
 
 
 def split_groups(n_units: int, n_groups: int) -> list[tuple[int, int]]:
@@ -351,35 +354,43 @@ def _conditional_blocks(
     whole_zz = pairwise_sq_dists(parent[z_rows])  # (points, points): the Z-distances
     whole_norms = (parent * parent).sum(dim=1)  # |row|^2, to tell rounding from distance
 
+    def parent_part(i: int) -> torch.Tensor:
+        y = parent[:, slice(*parent_bounds[i])]
+        return _parent_part(y, whole_ab, whole_zz, whole_norms, a_rows, b_rows, c_rows,
+                            random_match)
+
+    def child_part(j: int) -> torch.Tensor:
+        return pairwise_sq_dists(child[z_rows, slice(*child_bounds[j])])  # Cx_j
+
     result = torch.empty(len(child_bounds), len(parent_bounds), dtype=torch.float64)
     parent_chunk, child_chunk = _chunk_sizes(len(parent_bounds), len(child_bounds), points)
-    batch = _prim_batch(points, device)
     bar = tqdm(total=result.numel(), desc="conditional GMI", unit="pair", disable=not progress)
-    for p0 in range(0, len(parent_bounds), parent_chunk):
-        parent_ids = range(p0, min(p0 + parent_chunk, len(parent_bounds)))
-        parent_parts = torch.empty(len(parent_ids), points, points, device=device)
-        for slot, i in enumerate(parent_ids):
-            start, stop = parent_bounds[i]
-            parent_parts[slot] = _parent_part(parent[:, start:stop], whole_ab, whole_zz,
-                                              whole_norms, a_rows, b_rows, c_rows,
-                                              random_match)
-        for c0 in range(0, len(child_bounds), child_chunk):
-            child_ids = range(c0, min(c0 + child_chunk, len(child_bounds)))
-            child_parts = torch.empty(len(child_ids), points, points, device=device)
-            for slot, j in enumerate(child_ids):
-                start, stop = child_bounds[j]
-                child_parts[slot] = pairwise_sq_dists(child[z_rows, start:stop])  # Cx_j
-            # all (j, i) pairs of this chunk, as positions in the two stacks of parts
-            js, is_ = torch.meshgrid(torch.arange(len(child_ids)), torch.arange(len(parent_ids)),
-                                     indexing="ij")
-            js, is_ = js.reshape(-1), is_.reshape(-1)
-            for k in range(0, len(js), batch):
-                j, i = js[k: k + batch], is_[k: k + batch]
-                counts = _cross_counts(child_parts, parent_parts, j, i, membership)
-                result[j + c0, i + p0] = hp_from_count(counts.double(), n_boot, n_joint)
-                bar.update(len(counts))
+    with _cpu_workers(device) as (run, workers):
+        for p0 in range(0, len(parent_bounds), parent_chunk):
+            parent_ids = range(p0, min(p0 + parent_chunk, len(parent_bounds)))
+            parent_parts = _stack(run(parent_part, parent_ids), len(parent_ids), points, device)
+            for c0 in range(0, len(child_bounds), child_chunk):
+                child_ids = range(c0, min(c0 + child_chunk, len(child_bounds)))
+                child_parts = _stack(run(child_part, child_ids), len(child_ids), points, device)
+
+                def counts(pairs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+                    return _cross_counts(child_parts, parent_parts, *pairs, membership)
+
+                batches = _pair_batches(len(child_ids), len(parent_ids), points, device, workers)
+                for (j, i), r in zip(batches, run(counts, batches)):
+                    result[j + c0, i + p0] = hp_from_count(r.double(), n_boot, n_joint)
+                    bar.update(len(r))
     bar.close()
     return result
+
+
+def _stack(parts: Iterable[torch.Tensor], count: int, points: int, device: torch.device
+           ) -> torch.Tensor:
+    """Copy ``count`` float32 ``(points, points)`` parts into one preallocated stack."""
+    stack = torch.empty(count, points, points, device=device)
+    for slot, part in enumerate(parts):
+        stack[slot] = part
+    return stack
 
 
 def _parent_part(y: torch.Tensor, whole_ab: torch.Tensor, whole_zz: torch.Tensor,
@@ -450,7 +461,46 @@ def _chunk_sizes(n_parent: int, n_child: int, points: int) -> tuple[int, int]:
     return parent, child
 
 
-def _prim_batch(points: int, device: torch.device) -> int:
-    """How many trees one batched Prim run grows at once."""
+def _pair_batches(n_child: int, n_parent: int, points: int, device: torch.device,
+                  workers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Cut all (j, i) pairs of a chunk into Prim batches: ``(js, is_)`` positions in the stacks.
+
+    A batch holds at most ``_CPU_PRIM_ELEMENTS`` (``_GPU_PRIM_ELEMENTS`` on a GPU) tree
+    points; on CPU the number of batches is a multiple of ``workers`` so all cores finish
+    together.
+    """
+    js, is_ = torch.meshgrid(torch.arange(n_child), torch.arange(n_parent), indexing="ij")
+    js, is_ = js.reshape(-1), is_.reshape(-1)
     elements = _GPU_PRIM_ELEMENTS if device.type == "cuda" else _CPU_PRIM_ELEMENTS
-    return max(1, elements // points)
+    n_batches = math.ceil(len(js) * points / elements)
+    n_batches = min(len(js), workers * math.ceil(n_batches / workers))
+    size = math.ceil(len(js) / n_batches)
+    return [(js[k: k + size], is_[k: k + size]) for k in range(0, len(js), size)]
+
+
+@contextmanager
+def _cpu_workers(device: torch.device) -> Iterator[tuple[Callable, int]]:
+    """Yield ``(run, workers)``: ``run(fn, items)`` maps ``fn`` over ``items`` in order.
+
+    On CPU the items are spread over ``torch.get_num_threads()`` Python threads, each
+    running torch on one core. Prim's steps are many small operations; letting torch split
+    every one of them over all cores makes the cores wait for each other at every step, and
+    anything else busy on the machine then stalls them all (ten times slower on a shared
+    2-core machine). Whole tasks per core avoid that. On a GPU ``run`` is plain ``map``.
+    """
+    workers = torch.get_num_threads() if device.type == "cpu" else 1
+    if workers == 1:
+        yield (lambda fn, items: map(fn, items)), 1
+        return
+
+    def on_one_core(fn: Callable) -> Callable:
+        def task(item: Any) -> Any:
+            torch.set_num_threads(1)  # applies to this worker thread only
+            return fn(item)
+        return task
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            yield (lambda fn, items: pool.map(on_one_core(fn), items)), workers
+    finally:
+        torch.set_num_threads(workers)  # threads started later get the caller's setting back

@@ -22,7 +22,7 @@ from . import activations, data, models, pruning, train
 from .config import cache_dir, is_quick, resolve_device
 
 __all__ = ["MintConfig", "MintResult", "run_mint", "train_baseline", "compute_dependencies",
-           "prune_and_finetune", "pair_groups", "TRAIN_DEFAULTS", "inference_time"]
+           "prune_and_finetune", "pair_groups", "groups_per_layer", "estimate_dependency_seconds", "TRAIN_DEFAULTS", "inference_time"]
 
 DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn"}
 
@@ -181,10 +181,13 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
         meta = train.load_checkpoint(model, path)
         return model, float(meta["test_acc"]), True
     subset = data.class_balanced_subset(train_set, per_class, seed=cfg.seed) if per_class else train_set
+    state = path.with_suffix(".state.pt")  # per-epoch state: an interrupted run resumes
     train.fit(model, subset, **recipe, augment=data.random_crop_flip if augment else None,
-              device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline")
+              device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline",
+              checkpoint=state)
     acc = train.evaluate(model, test_set, device=cfg.device)
     train.save_checkpoint(model, path, meta={"test_acc": acc, "recipe": key})
+    state.unlink(missing_ok=True)
     return model, acc, False
 
 
@@ -209,20 +212,62 @@ def pair_groups(model: nn.Module, pairs, groups) -> dict[tuple[str, str], tuple[
     return out
 
 
+def groups_per_layer(model: nn.Module, pairs=None, *, units_per_group: int = 16,
+                     min_groups: int = 4, max_groups: int = 32) -> dict[str, tuple[int, int]]:
+    """Per-layer group counts for wide conv nets: about ``units_per_group`` units a group.
+
+    Returns ``{child: (child groups, parent groups)}`` for ``MintConfig(groups=...)``; the
+    output layer gets one group per class (section 3).
+    """
+    names = models.prunable_layers(model)
+
+    def count(layer: str) -> int:
+        units = _units(model, layer)
+        return max(1, min(units, max(min_groups, min(max_groups, units // units_per_group))))
+
+    return {child: (_units(model, child) if child == names[-1] else count(child), count(parent))
+            for parent, child in models.layer_pairs(model, pairs)}
+
+
 def _units(model: nn.Module, name: str) -> int:
     m = model.get_submodule(name)
     return m.out_features if isinstance(m, nn.Linear) else m.out_channels
 
 
+def estimate_dependency_seconds(n_rows: int, groups: dict, *, device=None) -> float:
+    """Rough time for all dependency matrices: time 16 estimates on random data, scale up."""
+    from . import mi
+
+    g = torch.Generator().manual_seed(0)
+    parent, child = torch.rand(n_rows, 16, generator=g), torch.rand(n_rows, 4, generator=g)
+    start = time.perf_counter()
+    mi.dependency_matrix(parent, child, parent_groups=4, child_groups=4, seed=0,
+                         device=device, progress=False)
+    per_estimate = (time.perf_counter() - start) / 16
+    return per_estimate * sum(g_c * g_p for g_c, g_p in groups.values())
+
+
 def compute_dependencies(model: nn.Module, rows, pairs, groups, *, seed: int = 0, device=None,
                          progress: bool = True) -> dict[tuple[str, str], torch.Tensor]:
-    """Dependency matrices D (child groups x parent groups) for every layer pair (sections 2-4)."""
+    """Dependency matrices D (child groups x parent groups) for every layer pair (sections 2-4).
+
+    One call covers all pairs of a network: one forward pass records every layer, then each
+    pair's matrix is computed with batched Prim (on the GPU when there is one), with a progress
+    bar per pair and, before it starts, a time estimate.
+    """
     from . import mi
 
     layers = list(dict.fromkeys(name for pair in pairs for name in pair))
     acts, _ = activations.collect(model, rows, layers, device=device, progress=progress)
+    n_rows = next(iter(acts.values())).shape[0]
+    if progress:
+        total = sum(g_c * g_p for g_c, g_p in groups.values())
+        eta = estimate_dependency_seconds(n_rows, groups, device=device)
+        tqdm.write(f"dependencies: {len(pairs)} layer pair(s), {total:,} conditional GMI "
+                   f"estimates on {n_rows:,} rows; estimated {eta:.0f} s on "
+                   f"{resolve_device(device)}")
     deps = {}
-    for parent, child in tqdm(pairs, desc="layer pairs", disable=not progress or len(pairs) < 2):
+    for parent, child in pairs:
         g_c, g_p = groups[(parent, child)]
         deps[(parent, child)] = mi.dependency_matrix(
             acts[parent], acts[child], parent_groups=g_p, child_groups=g_c, seed=seed,

@@ -76,7 +76,8 @@ def make_loader(data, *, batch_size: int = 256, shuffle: bool = False,
 def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
         momentum: float = 0.9, weight_decay: float = 5e-4, batch_size: int = 128,
         schedule: str = "cosine", augment: Callable | None = None, eval_data=None,
-        device=None, seed: int = 0, progress: bool = True, desc: str = "train") -> dict:
+        device=None, seed: int = 0, progress: bool = True, desc: str = "train",
+        checkpoint: str | os.PathLike | None = None) -> dict:
     """Train ``model`` with SGD + momentum and cross-entropy; return the per-epoch history.
 
     Parameters
@@ -88,7 +89,9 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     augment : optional function applied to each input batch (e.g. ``data.random_crop_flip``).
     eval_data : optional test set evaluated after every epoch.
     seed : seeds shuffling, dropout and augmentation; the same seed gives the same weights on CPU.
-    progress : show a tqdm bar per epoch.
+    progress : show a tqdm bar (one per call, over all steps).
+    checkpoint : optional path; the full training state is saved there after every epoch and a
+        run with the same path resumes after the last finished epoch (for long GPU runs).
 
     Returns
     -------
@@ -117,9 +120,19 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     history: dict[str, list[float]] = {"loss": [], "train_acc": []}
     if eval_data is not None:
         history["test_acc"] = []
-    bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, leave=False,
-               mininterval=1.0)
-    for epoch in range(epochs):
+    first = 0
+    if checkpoint is not None and os.path.isfile(checkpoint):
+        state = torch.load(checkpoint, map_location=dev, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        aug_gen.set_state(state["aug_generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
+        history, first = state["history"], state["epoch"]
+    bar = tqdm(total=epochs * len(loader), initial=first * len(loader), desc=desc,
+               disable=not progress, leave=False, mininterval=1.0)
+    for epoch in range(first, epochs):
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
         for x, y in loader:
@@ -144,6 +157,14 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
             history["test_acc"].append(evaluate(model, eval_data, device=dev, progress=False))
             post["test acc"] = f"{history['test_acc'][-1]:.3f}"
         bar.set_postfix(post)
+        if checkpoint is not None:
+            tmp = f"{checkpoint}.tmp"
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                        "aug_generator": aug_gen.get_state(), "history": history,
+                        "torch_rng": torch.get_rng_state(),
+                        "epoch": epoch + 1}, tmp)
+            os.replace(tmp, checkpoint)
     bar.close()
     return history
 
