@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .config import resolve_device
+
 __all__ = [
+    "check_count",
+    "check_device",
     "check_matrix",
     "check_same_rows",
-    "check_count",
     "check_seed",
-    "resolve_device",
 ]
 
 
@@ -119,7 +121,7 @@ def check_count(name: str, value: Any, *, low: int = 1, high: int | None = None,
     Booleans are rejected even though Python counts them as integers.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 - the toolkit reports every bad argument as ValueError
             f"{name} must be an integer; got {value!r} of type {type(value).__name__}"
         )
     value = int(value)
@@ -139,16 +141,14 @@ def check_seed(seed: Any) -> int | None:
     return int(seed)
 
 
-def resolve_device(device: Any = None) -> torch.device:
-    """Turn ``device`` into a ``torch.device``: None means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device; got {device!r}"
-        ) from None
+def check_device(device: Any = None) -> torch.device:
+    """Resolve ``device`` as ``config.resolve_device`` does, and make sure it is usable here.
+
+    None or "auto" mean CUDA when available, else the CPU. Asking for CUDA on a machine
+    without it raises ValueError now, rather than a RuntimeError deep inside torch later.
+    """
+    resolved = resolve_device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was requested but CUDA is not available here")
+        raise ValueError(f"device {device!r} was requested but CUDA is not available here; "
+                         "use None, 'auto' or 'cpu'")
     return resolved

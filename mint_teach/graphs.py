@@ -13,21 +13,24 @@ samples. This module holds those three steps:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import torch
 
-from ._validation import check_matrix, resolve_device
+from ._validation import check_device, check_matrix
 
 __all__ = [
-    "pairwise_sq_dists",
-    "mst",
-    "prim_rows",
+    "ARGMIN_BLOCK",
     "cross_edges",
-    "mst_graph",
     "draw_mst",
+    "mst",
+    "mst_graph",
+    "padded_width",
+    "pairwise_sq_dists",
+    "prim_rows",
 ]
 
 _BACKENDS = ("auto", "networkx", "torch")
@@ -89,13 +92,34 @@ def pairwise_sq_dists(a: Any, b: Any | None = None) -> torch.Tensor:
     return dists
 
 
+ARGMIN_BLOCK = 64  # prim_rows finds minima in blocks of this many columns (see _first_argmin)
+
+
+def padded_width(n_nodes: int) -> int:
+    """Row width to give ``prim_rows`` for ``n_nodes`` nodes: a multiple of ``ARGMIN_BLOCK``."""
+    return -(-n_nodes // ARGMIN_BLOCK) * ARGMIN_BLOCK
+
+
+def _first_argmin(dist: torch.Tensor) -> torch.Tensor:
+    """Index of the smallest entry in each row of ``dist`` (the first one on ties).
+
+    Same answer as ``dist.argmin(dim=1)``, which is slow on CPU; the minimum of each block of
+    ``ARGMIN_BLOCK`` columns is fast, so find the first block holding the row's minimum, then
+    the first minimum inside that block.
+    """
+    n_rows, width = dist.shape
+    if width % ARGMIN_BLOCK:
+        return dist.argmin(dim=1)
+    blocks = dist.view(n_rows, width // ARGMIN_BLOCK, ARGMIN_BLOCK)
+    block = blocks.amin(dim=2).argmin(dim=1)
+    inside = blocks[torch.arange(n_rows, device=dist.device), block].argmin(dim=1)
+    return block * ARGMIN_BLOCK + inside
+
+
 def prim_rows(
     row_of: Callable[[torch.Tensor], torch.Tensor],
     n_nodes: int,
     n_trees: int,
-    *,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Grow ``n_trees`` minimum spanning trees at once with dense Prim's algorithm.
 
@@ -106,7 +130,7 @@ def prim_rows(
     can assemble it on the fly (section 4d: the row of a MINT distance matrix is the sum of a
     child-part row and a parent-part row) and no ``(n_trees, n, n)`` tensor is ever needed.
 
-    Every step is a handful of vectorised operations over ``(n_trees, n_nodes)``. Instead of a
+    Every step is a handful of vectorised operations over ``(n_trees, width)``. Instead of a
     ``torch.where`` to remember each node's nearest tree node (slow on CPU), the loop keeps a
     *stamp*: the step at which that tree node was added; ``order[stamp]`` turns it back into
     the node. Ties go to the tree node added first and, for the next node, to the lowest index,
@@ -116,33 +140,34 @@ def prim_rows(
     ----------
     row_of : callable
         ``row_of(v)`` gets a ``(n_trees,)`` long tensor, ``v[t]`` the node just added to tree
-        ``t``, and returns a ``(n_trees, n_nodes)`` tensor of finite, non-negative distances
-        from ``v[t]`` to every node of problem ``t``. The loop overwrites it, so ``row_of``
-        may return the same buffer every time.
+        ``t``, and returns a floating ``(n_trees, width)`` tensor whose first ``n_nodes``
+        columns are the finite, non-negative distances from ``v[t]`` to every node of problem
+        ``t``. Columns past ``n_nodes`` are ignored: padding ``width`` to
+        ``padded_width(n_nodes)`` makes each step faster on CPU. The loop overwrites the
+        returned tensor, so ``row_of`` may return the same buffer every time; the loop runs
+        on that tensor's device and dtype. The first ``v`` is on the CPU (the device is not
+        known yet), so ``row_of`` should move ``v`` to its own device.
     n_nodes, n_trees : int
         Nodes per tree and the number of trees (the batch).
-    device : torch.device or str, optional
-        Where the loop's state lives; it must match ``row_of``'s output. None means CPU.
-    dtype : torch.dtype
-        The floating dtype of ``row_of``'s output.
 
     Returns
     -------
     torch.Tensor, shape (n_trees, n_nodes - 1, 2), long
         Edge ``k`` of tree ``t`` is ``(tree node, node added at step k + 1)``.
     """
-    device = torch.device("cpu") if device is None else torch.device(device)
-    big = torch.finfo(dtype).max  # marks nodes already in the tree
+    first = row_of(torch.zeros(n_trees, dtype=torch.long))
+    device, dtype, width = first.device, first.dtype, first.shape[1]
+    big = torch.finfo(dtype).max  # marks nodes already in the tree (and padding)
     trees = torch.arange(n_trees, device=device)
     order = torch.zeros(n_trees, n_nodes, dtype=torch.long, device=device)  # node added at step
-    in_tree = torch.zeros(n_trees, n_nodes, dtype=dtype, device=device)  # 0 outside, big inside
+    in_tree = torch.zeros(n_trees, width, dtype=dtype, device=device)  # 0 outside, big inside
     in_tree[:, 0] = big
-    stamp = torch.zeros(n_trees, n_nodes, dtype=dtype, device=device)  # step of nearest tree node
-    dist = row_of(torch.zeros(n_trees, dtype=torch.long, device=device)).clone()
-    dist.add_(in_tree)  # node 0 is in the tree
+    in_tree[:, n_nodes:] = big
+    stamp = torch.zeros(n_trees, width, dtype=dtype, device=device)  # step of nearest tree node
+    dist = first.clone().add_(in_tree)  # distance of every outside node to the tree
     closer = torch.empty_like(dist)  # scratch, reused every step
     for step in range(1, n_nodes):
-        v = dist.argmin(dim=1)  # closest outside node of each tree
+        v = _first_argmin(dist)  # closest outside node of each tree
         order[:, step] = v
         in_tree[trees, v] = big
         dist[trees, v] = big
@@ -150,7 +175,7 @@ def prim_rows(
         torch.sub(dist, row, out=closer).sign_().mul_(step)  # step where the new node is closer
         torch.maximum(stamp, closer, out=stamp)  # steps only grow, so max = "update if closer"
         torch.minimum(dist, row, out=dist)
-    nearest = order.gather(1, stamp.long())  # stamp -> the tree node it names
+    nearest = order.gather(1, stamp[:, :n_nodes].long())  # stamp -> the tree node it names
     added = order[:, 1:]
     return torch.stack((nearest.gather(1, added), added), dim=-1)
 
@@ -248,14 +273,15 @@ def mst(
     elif backend == "networkx":
         edges = torch.stack([_mst_networkx(d) for d in stack])
     else:
-        device = resolve_device(device)
-        flat = stack.to(device).reshape(n_trees * n, n)  # row v of tree t is flat[t * n + v]
+        device = check_device(device)
+        padded = torch.nn.functional.pad(stack.to(device), (0, padded_width(n) - n))
+        flat = padded.reshape(n_trees * n, -1)  # row v of tree t is flat[t * n + v]
         offsets = torch.arange(n_trees, device=device) * n
 
         def row_of(v: torch.Tensor) -> torch.Tensor:
-            return flat.index_select(0, offsets + v)
+            return flat.index_select(0, offsets + v.to(device))
 
-        edges = prim_rows(row_of, n, n_trees, device=device, dtype=flat.dtype).cpu()
+        edges = prim_rows(row_of, n, n_trees).cpu()
     return edges if batched else edges[0]
 
 

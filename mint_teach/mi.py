@@ -17,32 +17,34 @@ a seed splits the rows exactly as ``dependency_matrix`` with that seed does.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from functools import partial
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from ._validation import (
     check_count,
+    check_device,
     check_matrix,
     check_same_rows,
     check_seed,
-    resolve_device,
 )
-from .graphs import cross_edges, mst, pairwise_sq_dists, prim_rows
+from .graphs import cross_edges, mst, padded_width, pairwise_sq_dists, prim_rows
 
 __all__ = [
-    "split_groups",
-    "hp_from_count",
-    "henze_penrose",
-    "gmi",
-    "nn_bootstrap",
+    "MIN_ROWS_CONDITIONAL",
+    "MIN_ROWS_GMI",
     "conditional_gmi",
     "dependency_matrix",
-    "MIN_ROWS_GMI",
-    "MIN_ROWS_CONDITIONAL",
+    "gmi",
+    "henze_penrose",
+    "hp_from_count",
+    "nn_bootstrap",
+    "split_groups",
 ]
 
 MIN_ROWS_GMI = 4  # two halves of at least two rows
@@ -245,7 +247,7 @@ def conditional_gmi(x: Any, y: Any, z: Any, *, seed: int | None = None,
     x, y, z = _check_xyz(x, y, z)
     parent = torch.cat([y, z], dim=1)  # parent group y = columns [0, dy), z = the rest
     result = _conditional_blocks(parent, x, [(0, y.shape[1])], [(0, x.shape[1])],
-                                 _generator(seed), resolve_device(device), progress=False)
+                                 _generator(seed), check_device(device), progress=False)
     return float(result[0, 0])
 
 
@@ -303,7 +305,7 @@ def dependency_matrix(
     child_groups = check_count("child_groups", child_groups, high=child.shape[1],
                                high_means="the number of child units")
     generator = _generator(seed)
-    device = resolve_device(device)
+    device = check_device(device)
     return _conditional_blocks(parent, child, split_groups(parent.shape[1], parent_groups),
                                split_groups(child.shape[1], child_groups), generator, device,
                                progress)
@@ -368,14 +370,11 @@ def _conditional_blocks(
     with _cpu_workers(device) as (run, workers):
         for p0 in range(0, len(parent_bounds), parent_chunk):
             parent_ids = range(p0, min(p0 + parent_chunk, len(parent_bounds)))
-            parent_parts = _stack(run(parent_part, parent_ids), len(parent_ids), points, device)
+            parent_parts = _stack(run, parent_part, parent_ids, points, device)
             for c0 in range(0, len(child_bounds), child_chunk):
                 child_ids = range(c0, min(c0 + child_chunk, len(child_bounds)))
-                child_parts = _stack(run(child_part, child_ids), len(child_ids), points, device)
-
-                def counts(pairs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-                    return _cross_counts(child_parts, parent_parts, *pairs, membership)
-
+                child_parts = _stack(run, child_part, child_ids, points, device)
+                counts = partial(_cross_counts, child_parts, parent_parts, membership)
                 batches = _pair_batches(len(child_ids), len(parent_ids), points, device, workers)
                 for (j, i), r in zip(batches, run(counts, batches)):
                     result[j + c0, i + p0] = hp_from_count(r.double(), n_boot, n_joint)
@@ -384,12 +383,21 @@ def _conditional_blocks(
     return result
 
 
-def _stack(parts: Iterable[torch.Tensor], count: int, points: int, device: torch.device
-           ) -> torch.Tensor:
-    """Copy ``count`` float32 ``(points, points)`` parts into one preallocated stack."""
-    stack = torch.empty(count, points, points, device=device)
-    for slot, part in enumerate(parts):
-        stack[slot] = part
+def _stack(run: Callable, part_of: Callable[[int], torch.Tensor], ids: range, points: int,
+           device: torch.device) -> torch.Tensor:
+    """Build the parts ``part_of(i)`` for ``i`` in ``ids`` into one float32 stack.
+
+    Each task writes its part straight into its slot, so no more parts than workers exist
+    outside the stack at any time. Rows are padded with zeros to ``padded_width(points)``
+    columns, the width at which ``prim_rows`` runs fastest.
+    """
+    stack = torch.zeros(len(ids), points, padded_width(points), device=device)
+
+    def fill(slot: int) -> None:
+        stack[slot, :, :points] = part_of(ids[slot])
+
+    for _ in run(fill, range(len(ids))):
+        pass
     return stack
 
 
@@ -410,8 +418,8 @@ def _parent_part(y: torch.Tensor, whole_ab: torch.Tensor, whole_zz: torch.Tensor
         match = b_rows[random_match]
     y_rows = torch.cat([match, c_rows])  # bootstrapped points take y from their match
     z_rows = torch.cat([a_rows, c_rows])
-    part = (whole_zz - pairwise_sq_dists(y[z_rows])).clamp_(min=0.0)  # Z part: P - Py_i
-    return part.add_(pairwise_sq_dists(y[y_rows]))  # + Y part
+    part = pairwise_sq_dists(y[z_rows]).neg_().add_(whole_zz).clamp_(min=0.0)  # P - Py_i
+    return part.add_(pairwise_sq_dists(y[y_rows]))  # Z part + Y part
 
 
 def _first_nearest(dists: torch.Tensor, rounding: torch.Tensor) -> torch.Tensor:
@@ -425,26 +433,30 @@ def _first_nearest(dists: torch.Tensor, rounding: torch.Tensor) -> torch.Tensor:
     return tied.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximal entry
 
 
-def _cross_counts(child_parts: torch.Tensor, parent_parts: torch.Tensor, js: torch.Tensor,
-                  is_: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
-    """Friedman-Rafsky counts R of the trees of pairs (js[t], is_[t]) by batched Prim."""
-    points = child_parts.shape[1]
+def _cross_counts(child_parts: torch.Tensor, parent_parts: torch.Tensor,
+                  membership: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor]
+                  ) -> torch.Tensor:
+    """Friedman-Rafsky counts R of the trees of ``pairs = (js, is_)`` by batched Prim.
+
+    Tree t joins child part ``js[t]`` and parent part ``is_[t]`` (positions in the stacks).
+    """
+    js, is_ = pairs
+    _, points, width = child_parts.shape
     device = child_parts.device
-    child_rows = child_parts.view(-1, points)  # row v of part j is child_rows[j * points + v]
-    parent_rows = parent_parts.view(-1, points)
+    child_rows = child_parts.view(-1, width)  # row v of part j is child_rows[j * points + v]
+    parent_rows = parent_parts.view(-1, width)
     child_offsets = js.to(device) * points
     parent_offsets = is_.to(device) * points
-
-    row = torch.empty(len(js), points, device=device)  # buffers reused at every step
+    row = torch.empty(len(js), width, device=device)  # buffers reused at every step
     parent_row = torch.empty_like(row)
 
     def row_of(v: torch.Tensor) -> torch.Tensor:
+        v = v.to(device)
         torch.index_select(child_rows, 0, child_offsets + v, out=row)
         torch.index_select(parent_rows, 0, parent_offsets + v, out=parent_row)
         return row.add_(parent_row)
 
-    edges = prim_rows(row_of, points, len(js), device=device, dtype=child_parts.dtype)
-    return cross_edges(edges, membership)
+    return cross_edges(prim_rows(row_of, points, len(js)), membership)
 
 
 def _chunk_sizes(n_parent: int, n_child: int, points: int) -> tuple[int, int]:
@@ -453,7 +465,7 @@ def _chunk_sizes(n_parent: int, n_child: int, points: int) -> tuple[int, int]:
     Parent parts are dearer to build (nearest neighbours, gathers), so they are built once
     each; the child parts are rebuilt for every chunk of parent parts when both do not fit.
     """
-    slots = max(2, _PARTS_BUDGET_BYTES // (4 * points * points))
+    slots = max(2, _PARTS_BUDGET_BYTES // (4 * points * padded_width(points)))
     if n_parent + n_child <= slots:
         return n_parent, n_child
     parent = min(n_parent, max(1, slots - min(n_child, slots // 2)))
@@ -463,7 +475,7 @@ def _chunk_sizes(n_parent: int, n_child: int, points: int) -> tuple[int, int]:
 
 def _pair_batches(n_child: int, n_parent: int, points: int, device: torch.device,
                   workers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Cut all (j, i) pairs of a chunk into Prim batches: ``(js, is_)`` positions in the stacks.
+    """Cut the (j, i) pairs of a chunk into Prim batches of positions ``(js, is_)``.
 
     A batch holds at most ``_CPU_PRIM_ELEMENTS`` (``_GPU_PRIM_ELEMENTS`` on a GPU) tree
     points; on CPU the number of batches is a multiple of ``workers`` so all cores finish
@@ -499,8 +511,9 @@ def _cpu_workers(device: torch.device) -> Iterator[tuple[Callable, int]]:
             return fn(item)
         return task
 
+    pool = ThreadPoolExecutor(workers)
     try:
-        with ThreadPoolExecutor(workers) as pool:
-            yield (lambda fn, items: pool.map(on_one_core(fn), items)), workers
+        yield (lambda fn, items: pool.map(on_one_core(fn), items)), workers
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C, drop the queued tasks
         torch.set_num_threads(workers)  # threads started later get the caller's setting back

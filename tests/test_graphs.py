@@ -189,3 +189,31 @@ def test_draw_mst_returns_axes():
     rng = np.random.default_rng(8)
     ax = graphs.draw_mst(rng.normal(size=(20, 2)), membership=[0] * 10 + [1] * 10)
     assert "edges cross" in ax.get_title()
+
+
+def test_blockwise_argmin_matches_argmin_including_ties():
+    rng = np.random.default_rng(9)
+    dist = torch.from_numpy(rng.integers(0, 5, size=(40, 3 * graphs.ARGMIN_BLOCK))).float()
+    assert torch.equal(graphs._first_argmin(dist), dist.argmin(dim=1))  # first of equal minima
+    odd = dist[:, :100]  # not a whole number of blocks: falls back to argmin
+    assert torch.equal(graphs._first_argmin(odd), odd.argmin(dim=1))
+
+
+def test_prim_rows_ignores_padding_columns():
+    rng = np.random.default_rng(10)
+    dists = graphs.pairwise_sq_dists(rng.normal(size=(2, 30, 2))).float()
+    padded = torch.nn.functional.pad(dists, (0, graphs.padded_width(30) - 30))  # zeros
+    flat = padded.reshape(60, -1)
+    edges = graphs.prim_rows(lambda v: flat.index_select(0, torch.arange(2) * 30 + v), 30, 2)
+    for t in range(2):
+        assert edge_set(edges[t]) == edge_set(graphs.mst(dists[t], dists=True,
+                                                         backend="networkx"))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from mint_teach import _validation
+
+    for module in (graphs, _validation):
+        assert doctest.testmod(module).failed == 0
