@@ -121,6 +121,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     if eval_data is not None:
         history["test_acc"] = []
     first = 0
+    if checkpoint is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
     if checkpoint is not None and os.path.isfile(checkpoint):
         state = torch.load(checkpoint, map_location=dev, weights_only=True)
         model.load_state_dict(state["model"])

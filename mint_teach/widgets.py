@@ -186,8 +186,8 @@ def threshold_explorer(
     eval_data : Dataset
         Where the accuracy is measured, e.g. ``data.load_dataset("digits", train=False)``.
     mode : {"fraction", "delta"}
-        Slide the quantile q in [0, 1], or the threshold delta between the smallest and the
-        largest dependence (the slider starts one step below the smallest: nothing pruned).
+        Slide the quantile q in [0, 1], or the threshold delta up to the largest dependence;
+        the delta slider's range begins one step below the smallest, where nothing is pruned.
     value : float, optional
         Starting slider value; default q = 0.5, or the median dependence.
     max_pair_fraction : float
