@@ -235,15 +235,15 @@ def _units(model: nn.Module, name: str) -> int:
 
 
 def estimate_dependency_seconds(n_rows: int, groups: dict, *, device=None) -> float:
-    """Rough time for all dependency matrices: time 16 estimates on random data, scale up."""
+    """Rough time for all dependency matrices: time 64 estimates on random data, scale up."""
     from . import mi
 
     g = torch.Generator().manual_seed(0)
-    parent, child = torch.rand(n_rows, 16, generator=g), torch.rand(n_rows, 4, generator=g)
+    parent, child = torch.rand(n_rows, 32, generator=g), torch.rand(n_rows, 8, generator=g)
     start = time.perf_counter()
-    mi.dependency_matrix(parent, child, parent_groups=4, child_groups=4, seed=0,
+    mi.dependency_matrix(parent, child, parent_groups=8, child_groups=8, seed=0,
                          device=device, progress=False)
-    per_estimate = (time.perf_counter() - start) / 16
+    per_estimate = (time.perf_counter() - start) / 64
     return per_estimate * sum(g_c * g_p for g_c, g_p in groups.values())
 
 
