@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 
 from . import activations, config, data, models, pruning, train
-from .config import is_quick
+from .config import is_quick, limit_threads
+
+limit_threads()
 
 __version__ = "0.1.0"
 

@@ -1,12 +1,13 @@
 """One place for the toolkit's switches: quick mode, data and cache folders, the device."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import torch
 
-__all__ = ["is_quick", "data_root", "cache_dir", "resolve_device"]
+__all__ = ["is_quick", "data_root", "cache_dir", "resolve_device", "cpu_quota", "limit_threads"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -48,3 +49,25 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device must be None, 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from exc
+
+
+def cpu_quota() -> int | None:
+    """CPUs this process may use under a cgroup quota (Binder, containers), or None."""
+    try:
+        text = open("/sys/fs/cgroup/cpu.max").read().split()
+    except OSError:
+        return None
+    if len(text) != 2 or text[0] == "max":
+        return None
+    return max(1, math.ceil(int(text[0]) / int(text[1])))
+
+
+def limit_threads() -> int:
+    """Cap torch's threads at the CPU quota: more threads than CPUs slow small ops 10x or more.
+
+    Leaves an explicit OMP_NUM_THREADS alone. Returns the thread count in force.
+    """
+    quota = cpu_quota()
+    if quota is not None and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > quota:
+        torch.set_num_threads(quota)
+    return torch.get_num_threads()

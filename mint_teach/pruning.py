@@ -86,8 +86,10 @@ def masks_from_dependencies(
     """Turn dependency matrices into keep-masks with one global threshold (MINT_METHOD.md section 5).
 
     Block ``(j, i)`` of a pair is pruned when ``D[j, i] <= delta``. ``delta`` is either the
-    ``prune_fraction``-quantile (linear interpolation) of all values of all pairs, or the given
-    ``threshold``. A pair that would lose more than ``max_pair_fraction`` of its blocks instead
+    ``prune_fraction``-quantile of all values of all pairs, or the given ``threshold``. With a
+    fraction, exactly ``round(q * blocks)`` blocks are pruned over all pairs: estimates are
+    counts, so many values can tie at ``delta``, and ties are broken by pair order and flat
+    index instead of pruning them all. A pair that would lose more than ``max_pair_fraction`` of its blocks instead
     loses exactly ``floor(max_pair_fraction * blocks)`` of them: its lowest values, ties going
     to the lower flat index. ``prune_fraction=0`` prunes nothing.
 
@@ -126,17 +128,20 @@ def masks_from_dependencies(
         delta = float(threshold)
         if math.isnan(delta):
             raise ValueError(f"threshold must be a number; got {threshold!r}")
+        pruned = {key: d <= delta for key, d in scores.items()}
     else:
         q = _check_fraction("prune_fraction", prune_fraction)
-        if q == 0.0:
-            delta = float("-inf")
-        else:
-            values = torch.cat([d.flatten() for d in scores.values()])
-            delta = _quantile(values, q)
+        values = torch.cat([d.flatten().double().cpu() for d in scores.values()])
+        chosen = torch.zeros(values.numel(), dtype=torch.bool)
+        chosen[torch.sort(values, stable=True).indices[:round(q * values.numel())]] = True
+        pruned, start = {}, 0
+        for key, d in scores.items():
+            pruned[key] = chosen[start:start + d.numel()].view_as(d).to(d.device)
+            start += d.numel()
 
     masks = {}
     for key, d in scores.items():
-        prune_here = d <= delta
+        prune_here = pruned[key]
         limit = int(cap * d.numel())  # floor: the most blocks this pair may lose
         if int(prune_here.sum()) > limit:
             order = torch.sort(d.flatten(), stable=True).indices
@@ -145,15 +150,6 @@ def masks_from_dependencies(
             prune_here = prune_here.view_as(d)
         masks[key] = ~prune_here
     return masks
-
-
-def _quantile(values: torch.Tensor, q: float) -> float:
-    """The q-quantile with linear interpolation (as numpy); works on any number of values."""
-    ordered = torch.sort(values.double()).values
-    pos = q * (ordered.numel() - 1)
-    lo = int(pos)
-    hi = min(lo + 1, ordered.numel() - 1)
-    return float(ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo]))
 
 
 def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],

@@ -424,3 +424,13 @@ def test_baseline_argument_errors():
         P.magnitude_masks(model, prune_fraction=0.5, granularity="filter", groups=(2, 2))
     with pytest.raises(KeyError, match="no entry"):
         P.random_masks(model, prune_fraction=0.5, groups={("fc1", "fc2"): (2, 2)})
+
+
+def test_fraction_prunes_exactly_that_share_when_values_tie():
+    """Estimates are counts, so many D values tie; q still prunes round(q * blocks) blocks."""
+    deps = {("a", "b"): torch.zeros(4, 5), ("b", "c"): torch.tensor([[0.0, 1.0], [1.0, 1.0]])}
+    for q, expected in [(0.25, 6), (0.5, 12), (0.8, 19)]:
+        masks = P.masks_from_dependencies(deps, prune_fraction=q, max_pair_fraction=1.0)
+        assert sum(int((~k).sum()) for k in masks.values()) == expected
+    masks = P.masks_from_dependencies(deps, prune_fraction=0.9, max_pair_fraction=0.75)
+    assert int((~masks[("a", "b")]).sum()) == 15  # the cap still holds
