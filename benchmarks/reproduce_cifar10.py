@@ -16,7 +16,7 @@ Stages, each resumable after an interruption (state lives in --out):
     python benchmarks/reproduce_cifar10.py --model resnet56
     python benchmarks/reproduce_cifar10.py --model cnn                    # classroom, CPU
     python benchmarks/reproduce_cifar10.py --model vgg16_bn --epochs 2 --train-per-class 500 \\
-        --finetune-epochs 1 --samples-per-class 50                          # reduced, CPU
+        --finetune-epochs 1 --samples-per-class 50 --test-per-class 100     # reduced, CPU
 """
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="baseline epochs (default: recipe)")
     ap.add_argument("--train-per-class", type=int, default=None,
                     help="train on a class-balanced subset (reduced CPU runs)")
+    ap.add_argument("--test-per-class", type=int, default=None,
+                    help="evaluate on a class-balanced part of the test set (reduced CPU runs)")
     ap.add_argument("--samples-per-class", type=int, default=250)
     ap.add_argument("--units-per-group", type=int, default=16)
     ap.add_argument("--fractions", type=float, nargs="+", default=None)
@@ -72,6 +74,8 @@ def main() -> None:
     train_set = data.load_dataset("cifar10", root=args.root, train=True)
     test_set = data.load_dataset("cifar10", root=args.root, train=False)
     print(f"data loaded in {time.perf_counter() - clock:.1f} s")
+    if args.test_per_class:
+        test_set = data.class_balanced_subset(test_set, args.test_per_class, seed=args.seed)
 
     # 1. baseline (pipeline.train_baseline: per-epoch state, cached weights, same recipe key)
     overrides = {}
@@ -141,7 +145,8 @@ def main() -> None:
         rows_out.append(row)
 
     # 4. the table beside the paper's
-    print(f"\nCIFAR-10 {args.model}: baseline {100 * base_acc:.2f}% on {dev} "
+    print(f"\nCIFAR-10 {args.model}: baseline {100 * base_acc:.2f}% on {dev} on "
+          f"{len(test_set):,} test images "
           f"(train {t_train:.0f} s, dependencies {t_deps:.1f} s)")
     print(f"{'':<14}{'pruned':>8}{'acc':>8}{'before FT':>10}{'memory Mb':>10}"
           f"{'params (compact)':>22}{'MB (compact)':>16}{'ms/256 (compact)':>20}")

@@ -12,7 +12,10 @@ and prints, side by side from one run, what tells the methods apart:
 - the compacted network's real size and speed,
 - the all-layers variant (fc1 -> fc2 and fc2 -> fc3).
 
-Usage: python benchmarks/reproduce_mnist.py [--root DATA] [--finetune-epochs 5] [--seed 0]
+The layer-2 run lifts the per-pair cap (max_pair_fraction=1.0): with one pair, a cap of 0.75
+would stop it at 75 % of the blocks, below the paper's 96.2 %.
+
+Usage: python benchmarks/reproduce_mnist.py [--root DATA] [--finetune-epochs 8] [--seed 0]
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import time
 from mint_teach.pipeline import MintConfig, run_mint
 
 PAPER = {"pruned": 96.20, "acc": 98.47, "baseline": 98.59, "memory_mb": 0.022}
-GRID = [0.90, 0.93, 0.95, 0.962, 0.97, 0.98]
+GRID = [0.5, 0.7, 0.8, 0.9, 0.95, 0.962]
 
 
 def highest_at(rows, method, target):
@@ -47,7 +50,10 @@ def show(result, title):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA)")
-    ap.add_argument("--finetune-epochs", type=int, default=5)
+    ap.add_argument("--finetune-epochs", type=int, default=8)
+    ap.add_argument("--finetune-lr", type=float, default=0.05)
+    ap.add_argument("--reuse-baseline", action="store_true",
+                    help="reuse a cached baseline checkpoint instead of training (not timed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     ap.add_argument("--skip-all-layers", action="store_true")
@@ -55,6 +61,7 @@ def main() -> None:
     start = time.perf_counter()
     common = dict(dataset="mnist", model="mlp", groups=20, samples_per_class=250,
                   prune_fraction=GRID, max_pair_fraction=1.0, finetune_epochs=args.finetune_epochs,
+                  finetune_lr=args.finetune_lr, reuse_checkpoint=args.reuse_baseline,
                   baselines=("magnitude", "unstructured"), seed=args.seed, root=args.root,
                   device=args.device, out_dir="runs/reproduce_mnist", quick=False)
     layer2 = run_mint(MintConfig(layer_pairs=[("fc1", "fc2")], **common))
@@ -67,8 +74,10 @@ def main() -> None:
     print(f"memory of layer 2 after pruning (non-zero weights x 4 bytes): "
           f"{layer2.report['total']['memory_mb']:.3f} MB (paper {PAPER['memory_mb']} Mb)")
     if not args.skip_all_layers:
-        every = run_mint(MintConfig(**{**common, "prune_fraction": [0.8, 0.9, 0.95]}))
-        show(every, "all layers (fc1 -> fc2, fc2 -> fc3)")
+        # the published per-pair cap (0.75) protects the output pair; the baseline is reused
+        every = run_mint(MintConfig(**{**common, "prune_fraction": [0.8, 0.9],
+                                       "max_pair_fraction": 0.75, "reuse_checkpoint": True}))
+        show(every, "all layers (fc1 -> fc2, fc2 -> fc3), per-pair cap 0.75")
     mint = highest_at(layer2.rows, "MINT", PAPER["acc"]) or max(
         (r for r in layer2.rows if r["method"] == "MINT"), key=lambda r: r["acc"])
     mag = next(r for r in layer2.rows

@@ -30,7 +30,7 @@ DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn"}
 TRAIN_DEFAULTS: dict[str, dict] = {
     "digits/mlp": dict(epochs=20, lr=0.05, weight_decay=5e-4, batch_size=128),
     "mnist/mlp": dict(epochs=15, lr=0.1, weight_decay=1e-4, batch_size=128),
-    "cifar10/cnn": dict(epochs=8, lr=0.1, weight_decay=5e-4, batch_size=128, augment=True),
+    "cifar10/cnn": dict(epochs=5, lr=0.1, weight_decay=5e-4, batch_size=128, augment=False),
     "cifar10/vgg16_bn": dict(epochs=160, lr=0.1, weight_decay=5e-4, batch_size=128, augment=True),
     "cifar10/resnet56": dict(epochs=160, lr=0.1, weight_decay=1e-4, batch_size=128, augment=True),
 }
@@ -179,6 +179,8 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
     model = _build(cfg, train_set)
     if cfg.reuse_checkpoint and path.is_file():
         meta = train.load_checkpoint(model, path)
+        if meta.get("test_items") != len(test_set):  # cached accuracy was of another test set
+            meta["test_acc"] = train.evaluate(model, test_set, device=cfg.device)
         return model, float(meta["test_acc"]), True
     subset = data.class_balanced_subset(train_set, per_class, seed=cfg.seed) if per_class else train_set
     state = path.with_suffix(".state.pt")  # per-epoch state: an interrupted run resumes
@@ -186,7 +188,8 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
               device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline",
               checkpoint=state)
     acc = train.evaluate(model, test_set, device=cfg.device)
-    train.save_checkpoint(model, path, meta={"test_acc": acc, "recipe": key})
+    train.save_checkpoint(model, path, meta={"test_acc": acc, "test_items": len(test_set),
+                                             "recipe": key})
     state.unlink(missing_ok=True)
     return model, acc, False
 
