@@ -175,15 +175,29 @@ class ResNetCifar(nn.Module):
 
 
 class ClassroomCNN(nn.Module):
-    """A small CIFAR-10 CNN that trains to about 70 %+ in a few minutes on two CPU cores.
+    """A small CIFAR-10 CNN that trains to about 75-80 % in a few minutes on two CPU cores.
 
-    Three conv-BN-ReLU stages (32, 64, 128 filters by default) with max-pooling, global average
-    pooling and a linear classifier.
+    A chain of conv-BN-ReLU stages (32, 64, 128 and 256 filters by default); the first ``pools``
+    stages end with a 2x2 max-pool (32x32 -> 16 -> 8 -> 4 on CIFAR-10, 8x8 -> 1 on digits), the
+    later ones keep their input's size. Global average pooling and a linear classifier follow.
+    Every conv is prunable; its activation is its ReLU's output (MINT_METHOD.md section 2).
+
+    With the recipe ``epochs=5, lr=0.1, batch_size=128, weight_decay=5e-4`` (cosine schedule, no
+    augmentation) it reaches 78.0-78.6 % test accuracy on CIFAR-10 (seeds 0-2) in 2-3.5 minutes
+    of training on two CPU cores shared with other work (benchmarks/train_baselines.py).
     """
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), num_classes: int = 10,
-                 in_channels: int = 3):
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), num_classes: int = 10,
+                 in_channels: int = 3, pools: int = 3):
         super().__init__()
+        widths = tuple(widths)
+        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w <= 0
+                             for w in widths):
+            raise ValueError(f"widths must be a non-empty sequence of positive ints; got {widths!r}")
+        if isinstance(pools, bool) or not isinstance(pools, int) or pools < 0:
+            raise ValueError(f"pools must be a non-negative int (stages followed by a max-pool); "
+                             f"got {pools!r}")
+        self.widths, self.pools = widths, pools
         self.prunable = []
         self.activation_of = {}
         feats: OrderedDict[str, nn.Module] = OrderedDict()
@@ -192,7 +206,8 @@ class ClassroomCNN(nn.Module):
             feats[f"conv{k}"] = nn.Conv2d(c_in, w, 3, padding=1, bias=False)
             feats[f"bn{k}"] = nn.BatchNorm2d(w)
             feats[f"relu{k}"] = nn.ReLU()
-            feats[f"pool{k}"] = nn.MaxPool2d(2)
+            if k <= pools:
+                feats[f"pool{k}"] = nn.MaxPool2d(2)
             self.prunable.append(f"features.conv{k}")
             self.activation_of[f"features.conv{k}"] = f"features.relu{k}"
             c_in = w
@@ -203,6 +218,9 @@ class ClassroomCNN(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Channels-last memory layout: the same numbers, but the CPU's batch-norm, ReLU and
+        # max-pool kernels run much faster on it (about 1.5x per training step on two cores).
+        x = x.contiguous(memory_format=torch.channels_last)
         x = self.features(x)
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.classifier(x)

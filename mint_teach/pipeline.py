@@ -172,11 +172,14 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
     recipe = _recipe(cfg)
     per_class = recipe.pop("train_per_class", None)
     augment = recipe.pop("augment", False)
+    torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights
+    model = _build(cfg, train_set)
+    shapes = [list(p.shape) for p in model.state_dict().values()]  # the architecture
     key = json.dumps({"dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed,
-                      "per_class": per_class, "augment": augment, **recipe}, sort_keys=True)
+                      "per_class": per_class, "augment": augment, "shapes": shapes, **recipe},
+                     sort_keys=True)
     path = cache_dir() / "checkpoints" / (
         f"{cfg.dataset}-{cfg.model}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt")
-    model = _build(cfg, train_set)
     if cfg.reuse_checkpoint and path.is_file():
         meta = train.load_checkpoint(model, path)
         if meta.get("test_items") != len(test_set):  # cached accuracy was of another test set

@@ -12,9 +12,9 @@ from collections import Counter
 
 import pytest
 import torch
+from conftest import needs_cifar, needs_mnist
 from torch import nn
 
-from conftest import needs_cifar, needs_mnist
 from mint_teach import config, data, models, train
 from mint_teach.data import class_balanced_subset, load_dataset, random_crop_flip
 
@@ -41,14 +41,20 @@ def test_digits_shapes_and_stratified_split():
     tr, te = load_dataset("digits", train=True), load_dataset("digits", train=False)
     assert (len(tr), len(te)) == (1347, 450)
     for ds in (tr, te):
-        x, y = ds[0]
+        x, _ = ds[0]
         assert tuple(x.shape) == (1, 8, 8) and ds.input_shape == (1, 8, 8)
         assert x.dtype == torch.float32
         assert ds.classes == [str(k) for k in range(10)]
         assert ds.targets.dtype == torch.int64
         assert sorted(ds.targets.unique().tolist()) == list(range(10))
-    counts = torch.bincount(te.targets, minlength=10)
-    assert torch.all((counts - 45).abs() <= 1), counts.tolist()
+    # stratified: every class keeps its share of the 1,797 images in the test quarter. The
+    # classes are not equal in size (class 8 has 174 images, so 43.5 expected), hence the
+    # bound is 1 around each class's own expected count, and 2 around the flat 45.
+    test_counts = torch.bincount(te.targets, minlength=10).double()
+    all_counts = test_counts + torch.bincount(tr.targets, minlength=10).double()
+    assert all_counts.sum() == 1797
+    assert torch.all((test_counts - 450 * all_counts / 1797).abs() <= 1), test_counts.tolist()
+    assert torch.all((test_counts - 45).abs() <= 2), test_counts.tolist()
     _check_normalised(tr)
 
 
@@ -118,6 +124,20 @@ def test_cifar10_second_load_reads_the_cache(cifar, monkeypatch):
     assert time.perf_counter() - start < 5.0  # well under a second on an idle machine
     assert torch.equal(again.images, cifar[1].images)
     assert torch.equal(again.targets, cifar[1].targets)
+
+
+@needs_cifar
+def test_cifar10_fresh_cache_is_written_and_a_broken_one_is_rebuilt(cifar, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINT_TEACH_CACHE", str(tmp_path))
+    fresh = load_dataset("cifar10", train=False)  # decodes the 10,000 test images again
+    assert torch.equal(fresh.images, cifar[1].images)
+    assert torch.equal(fresh.targets, cifar[1].targets)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 1 and files[0].startswith("cifar10-test-") and files[0].endswith(".npz")
+    (tmp_path / files[0]).write_bytes(b"an interrupted write")
+    rebuilt = load_dataset("cifar10", train=False)
+    assert torch.equal(rebuilt.images, cifar[1].images)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
 
 
 # ----------------------------------------------------------------------------- errors
@@ -199,14 +219,25 @@ def test_random_crop_flip_gives_padded_crops_and_mirrors():
 
 # ----------------------------------------------------------------------------- training
 
+@pytest.fixture
+def one_thread():
+    """Train on one intra-op thread: on a shared two-core machine, two spinning OpenMP threads
+    competing with other processes can make these tiny steps ten times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _digits_mlp(seed: int = 0):
     tr, te = load_dataset("digits"), load_dataset("digits", train=False)
+    torch.manual_seed(seed)  # fit seeds shuffling and dropout; the initial weights are ours
     model = models.build_model("mlp", in_features=64)
     train.fit(model, tr, epochs=10, lr=0.05, progress=False, seed=seed)
     return model, te
 
 
-def test_digits_mlp_trains_to_95_percent_and_is_reproducible():
+def test_digits_mlp_trains_to_95_percent_and_is_reproducible(one_thread):
     model, te = _digits_mlp(seed=0)
     assert train.evaluate(model, te) >= 0.95
     again, _ = _digits_mlp(seed=0)
@@ -214,7 +245,7 @@ def test_digits_mlp_trains_to_95_percent_and_is_reproducible():
         assert torch.equal(p, q), name
 
 
-def test_checkpoint_round_trip_gives_equal_outputs(tmp_path):
+def test_checkpoint_round_trip_gives_equal_outputs(tmp_path, one_thread):
     torch.manual_seed(0)
     model = models.build_model("cnn")
     train.fit(model, [(torch.randn(3, 32, 32), k % 10) for k in range(8)], epochs=1,
@@ -285,6 +316,30 @@ def test_models_output_shape_and_layer_bookkeeping(name, kwargs, shape):
         if k + 1 < len(prunable):
             assert position[act] < position[prunable[k + 1]]
         assert outputs[act].shape[1] == _units(modules[layer]), (layer, act)
+
+
+def test_classroom_cnn_structure_and_small_inputs():
+    net = models.build_model("cnn").eval()
+    assert net.prunable == [f"features.conv{k}" for k in (1, 2, 3, 4)] + ["classifier"]
+    assert [net.features[i].out_channels for i in range(len(net.features))
+            if isinstance(net.features[i], nn.Conv2d)] == [32, 64, 128, 256]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == 3
+    # the same network runs on the 8x8 digits (8 -> 4 -> 2 -> 1, then a 1x1 stage)
+    digits_net = models.build_model("cnn", in_channels=1).eval()
+    with torch.no_grad():
+        assert tuple(digits_net(torch.randn(2, 1, 8, 8)).shape) == (2, 10)
+    # few widths: every stage pools, as in the three-stage network of earlier versions
+    small = models.ClassroomCNN(widths=(6, 8, 10))
+    assert sum(isinstance(m, nn.MaxPool2d) for m in small.modules()) == 3
+    assert models.ClassroomCNN(widths=(6, 8), pools=0).features[-1].__class__ is nn.ReLU
+
+
+@pytest.mark.parametrize("kwargs,word", [({"widths": ()}, "widths"), ({"widths": (8, 0)}, "widths"),
+                                         ({"widths": (8, 2.5)}, "widths"), ({"pools": -1}, "pools"),
+                                         ({"pools": True}, "pools")])
+def test_classroom_cnn_rejects_bad_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        models.ClassroomCNN(**kwargs)
 
 
 def test_build_model_rejects_unknown_names():

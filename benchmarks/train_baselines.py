@@ -1,0 +1,131 @@
+"""Train the baseline networks and report test accuracy and wall time (MINT_METHOD.md section 1).
+
+- MNIST MLP 784-500-300-10: the paper's baseline is 98.59 %; the goal here is >= 98.50 %.
+- Classroom CNN on CIFAR-10: the course's small network; the goal is >= 70 % in a few minutes
+  of training on two CPU cores.
+
+Data come from --root, else MINT_TEACH_DATA (the staged ../shared/data in CI). Wall times on a
+shared machine are noisy: other processes competing for the cores can slow training several
+times over, and two intra-op threads suffer more from that than one (see --threads).
+
+Usage: python benchmarks/train_baselines.py [--only mlp|cnn] [--seed 0] [--root DATA]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from mint_teach import config
+from mint_teach.data import load_dataset, random_crop_flip
+from mint_teach.models import build_model
+from mint_teach.train import evaluate, fit
+
+# The recipes measured here; the pipeline's TRAIN_DEFAULTS should carry the same values.
+RECIPES = {
+    "mlp": {"dataset": "mnist", "model": "mlp", "target": 98.50, "paper": 98.59,
+            "train": {"epochs": 15, "lr": 0.1, "weight_decay": 1e-4, "batch_size": 128,
+                      "augment": False}},
+    "cnn": {"dataset": "cifar10", "model": "cnn", "target": 70.0, "paper": None,
+            "train": {"epochs": 5, "lr": 0.1, "weight_decay": 5e-4, "batch_size": 128,
+                      "augment": False}},
+}
+
+
+def _pipeline_recipe(which: str):
+    """The pipeline's recipe for the same network, if the pipeline defines one."""
+    try:
+        from mint_teach.pipeline import TRAIN_DEFAULTS
+    except ImportError:
+        return None
+    r = RECIPES[which]
+    return TRAIN_DEFAULTS.get(f"{r['dataset']}/{r['model']}")
+
+
+def run_one(which: str, *, root, seed: int, device, progress: bool) -> dict:
+    r = RECIPES[which]
+    recipe = dict(r["train"])
+    augment = recipe.pop("augment")
+    print(f"\n== {which}: {r['model']} on {r['dataset']}  recipe {r['train']}", flush=True)
+    pipe = _pipeline_recipe(which)
+    if pipe is not None and {"augment": False, **pipe} != r["train"]:
+        print(f"   note: pipeline.TRAIN_DEFAULTS has {pipe}", flush=True)
+
+    t0 = time.perf_counter()
+    train_set = load_dataset(r["dataset"], root=root, train=True, download=False)
+    test_set = load_dataset(r["dataset"], root=root, train=False, download=False)
+    load_s = time.perf_counter() - t0
+    print(f"   data: {len(train_set)} train / {len(test_set)} test images, loaded in {load_s:.1f} s",
+          flush=True)
+
+    torch.manual_seed(seed)  # initial weights; fit seeds shuffling, dropout and augmentation
+    model = build_model(r["model"])
+    n_params = sum(p.numel() for p in model.parameters())
+    t0 = time.perf_counter()
+    fit(model, train_set, **recipe, augment=random_crop_flip if augment else None,
+        device=device, seed=seed, progress=progress, desc=which)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    acc = 100 * evaluate(model, test_set, device=device)
+    eval_s = time.perf_counter() - t0
+    print(f"   test accuracy {acc:.2f} %  (train {train_s:.1f} s, "
+          f"{train_s / recipe['epochs']:.1f} s/epoch, evaluate {eval_s:.1f} s)", flush=True)
+    return {"which": which, "dataset": r["dataset"], "model": r["model"], "params": n_params,
+            "epochs": recipe["epochs"], "load_s": load_s, "train_s": train_s, "acc": acc,
+            "target": r["target"], "paper": r["paper"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Train the baseline networks (MNIST MLP, CIFAR-10 classroom CNN) and print "
+                    "their test accuracy and wall time.")
+    ap.add_argument("--root", default=None,
+                    help="data folder holding MNIST/raw and cifar10-jpg.tar.gz "
+                         "(default: MINT_TEACH_DATA)")
+    ap.add_argument("--only", choices=sorted(RECIPES), default=None,
+                    help="train only this network (default: both)")
+    ap.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling, augmentation")
+    ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: torch's choice, one per core)")
+    ap.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    args = ap.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            ap.error(f"--threads must be >= 1; got {args.threads}")
+        torch.set_num_threads(args.threads)
+
+    root = config.data_root(args.root)
+    device = config.resolve_device(args.device)
+    print(f"data root {root}; device {device}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {os.cpu_count()} cores ({platform.processor() or '?'})"
+          f"; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    rows = []
+    for which in ([args.only] if args.only else list(RECIPES)):
+        try:
+            rows.append(run_one(which, root=args.root, seed=args.seed, device=args.device,
+                                progress=not args.no_progress))
+        except FileNotFoundError as exc:
+            print(f"   skipped: {exc}")
+    if not rows:
+        return 1
+
+    print(f"\nload average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())} "
+          "(timings on a shared machine are noisy)")
+    head = (f"{'network':<8}{'dataset':<9}{'params':>9}{'epochs':>7}{'train s':>9}{'s/epoch':>9}"
+            f"{'test acc':>10}{'goal':>8}{'paper':>8}  ok")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        paper = f"{r['paper']:.2f}" if r["paper"] is not None else "-"
+        print(f"{r['model']:<8}{r['dataset']:<9}{r['params']:>9,}{r['epochs']:>7}"
+              f"{r['train_s']:>9.1f}{r['train_s'] / r['epochs']:>9.1f}{r['acc']:>9.2f}%"
+              f"{r['target']:>7.2f}%{paper:>8}  {'yes' if r['acc'] >= r['target'] else 'NO'}")
+    return 0 if all(r["acc"] >= r["target"] for r in rows) else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
