@@ -94,7 +94,8 @@ def test_run_mint_on_digits_end_to_end(digits_run):
     assert mint[0]["pruned_pct"] < mint[1]["pruned_pct"]
     for r in mint:  # the per-pair cap (0.75) holds even at q = 0.8
         assert 0 < r["pruned_pct"] <= 75.0 + 1.0
-        assert r["acc"] > 0.8
+    for r in result.rows:  # fine-tuning with the masks fixed recovers accuracy
+        assert r["acc"] >= r["acc_before_ft"] - 0.01
     methods = {r["method"] for r in result.rows}
     assert methods == {"MINT", "magnitude (blocks)", "magnitude (unstructured)"}
     # magnitude at the same granularity prunes the same share of weights, within a group's size
