@@ -174,7 +174,7 @@ class ResNetCifar(nn.Module):
         return self.fc(x)
 
 
-class ClassroomCNN(nn.Module):
+class ClassroomCNN(VGG):
     """A small CIFAR-10 CNN that trains to about 75-80 % in a few minutes on two CPU cores.
 
     A chain of conv-BN-ReLU stages (32, 64, 128 and 256 filters by default); the first ``pools``
@@ -189,7 +189,6 @@ class ClassroomCNN(nn.Module):
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), num_classes: int = 10,
                  in_channels: int = 3, pools: int = 3):
-        super().__init__()
         widths = tuple(widths)
         if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w <= 0
                              for w in widths):
@@ -197,33 +196,16 @@ class ClassroomCNN(nn.Module):
         if isinstance(pools, bool) or not isinstance(pools, int) or pools < 0:
             raise ValueError(f"pools must be a non-negative int (stages followed by a max-pool); "
                              f"got {pools!r}")
+        cfg: list = []
+        for k, w in enumerate(widths, start=1):  # the same conv-BN-ReLU chain as VGG
+            cfg += [w, "M"] if k <= pools else [w]
+        super().__init__(cfg, num_classes=num_classes, in_channels=in_channels)
         self.widths, self.pools = widths, pools
-        self.prunable = []
-        self.activation_of = {}
-        feats: OrderedDict[str, nn.Module] = OrderedDict()
-        c_in = in_channels
-        for k, w in enumerate(widths, start=1):
-            feats[f"conv{k}"] = nn.Conv2d(c_in, w, 3, padding=1, bias=False)
-            feats[f"bn{k}"] = nn.BatchNorm2d(w)
-            feats[f"relu{k}"] = nn.ReLU()
-            if k <= pools:
-                feats[f"pool{k}"] = nn.MaxPool2d(2)
-            self.prunable.append(f"features.conv{k}")
-            self.activation_of[f"features.conv{k}"] = f"features.relu{k}"
-            c_in = w
-        self.features = nn.Sequential(feats)
-        self.classifier = nn.Linear(c_in, num_classes)
-        self.prunable.append("classifier")
-        self.activation_of["classifier"] = "classifier"
-        _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels-last memory layout: the same numbers, but the CPU's batch-norm, ReLU and
         # max-pool kernels run much faster on it (about 1.5x per training step on two cores).
-        x = x.contiguous(memory_format=torch.channels_last)
-        x = self.features(x)
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.classifier(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last))
 
 
 def _init_weights(model: nn.Module) -> None:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .models import MLP, VGG, BasicBlock, ClassroomCNN, ResNetCifar, layer_pairs, prunable_layers
+from .models import MLP, VGG, BasicBlock, ResNetCifar, layer_pairs, prunable_layers
 
 __all__ = [
     "apply_masks",
@@ -306,7 +306,7 @@ def compact(model: nn.Module) -> nn.Module:
     if isinstance(model, ResNetCifar):
         pairs = [(f"{name}.conv1", f"{name}.conv2") for name, m in model.named_modules()
                  if isinstance(m, BasicBlock)]
-    elif isinstance(model, (MLP, VGG, ClassroomCNN)):
+    elif isinstance(model, (MLP, VGG)):  # ClassroomCNN is a VGG
         pairs = layer_pairs(model)
     else:
         raise TypeError(
