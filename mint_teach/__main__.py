@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m mint_teach",
         description="MINT: prune a trained network by conditional geometric mutual information.")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="MINT on scikit-learn's digits, offline, in about a minute",
+    sub.add_parser("demo", help="MINT on scikit-learn's digits, offline, in about ten seconds",
                    description="Train the digits MLP, prune it with MINT and with magnitude "
                                "pruning at the same sparsity, and print the table.")
     r = sub.add_parser("run", help="run MINT on a dataset and model of your choice",

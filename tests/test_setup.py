@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11+")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAME = {"torch": "pytorch-cpu"}  # PyPI name -> conda-forge name where they differ
