@@ -10,9 +10,9 @@ import copy
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -21,8 +21,19 @@ from tqdm.auto import tqdm
 from . import activations, data, models, pruning, train
 from .config import cache_dir, is_quick, resolve_device
 
-__all__ = ["MintConfig", "MintResult", "run_mint", "train_baseline", "compute_dependencies",
-           "prune_and_finetune", "pair_groups", "groups_per_layer", "estimate_dependency_seconds", "TRAIN_DEFAULTS", "inference_time"]
+__all__ = [
+    "TRAIN_DEFAULTS",
+    "MintConfig",
+    "MintResult",
+    "compute_dependencies",
+    "estimate_dependency_seconds",
+    "groups_per_layer",
+    "inference_time",
+    "pair_groups",
+    "prune_and_finetune",
+    "run_mint",
+    "train_baseline",
+]
 
 DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn"}
 
@@ -313,6 +324,21 @@ def _block_fraction(keep: torch.Tensor) -> float:
     return 1.0 - keep.float().mean().item()
 
 
+def _same_blocks(model: nn.Module, method: str, per_pair: dict, groups: dict, seed: int) -> dict:
+    """Block masks of a baseline that prunes, in every pair, the share of blocks MINT pruned."""
+    masks = {}
+    for pair, frac in per_pair.items():
+        if method == "magnitude":
+            masks.update(pruning.magnitude_masks(model, [pair], prune_fraction=frac,
+                                                 granularity="block", groups=groups[pair],
+                                                 max_pair_fraction=1.0))
+        else:
+            masks.update(pruning.random_masks(model, [pair], prune_fraction=frac,
+                                              groups=groups[pair], seed=seed,
+                                              max_pair_fraction=1.0))
+    return masks
+
+
 def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
     """Run MINT end to end and return what it measured (sections 1-7).
 
@@ -360,22 +386,11 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
         out = prune_and_finetune(model, masks, ft_set, test_set, **ft, desc=f"MINT q={q}")
         results.append({"method": "MINT", "fraction": q, **out})
         per_pair = {pair: _block_fraction(keep) for pair, keep in masks.items()}
-        if "magnitude" in cfg.baselines:  # same number of blocks per pair, chosen by |W|
-            mag = {}
-            for pair, frac in per_pair.items():
-                mag.update(pruning.magnitude_masks(model, [pair], prune_fraction=frac,
-                                                   granularity="block", groups=groups[pair],
-                                                   max_pair_fraction=1.0))
-            results.append({"method": "magnitude (blocks)", "fraction": q, **prune_and_finetune(
-                model, mag, ft_set, test_set, **ft, desc=f"magnitude q={q}")})
-        if "random" in cfg.baselines:
-            rnd = {}
-            for pair, frac in per_pair.items():
-                rnd.update(pruning.random_masks(model, [pair], prune_fraction=frac,
-                                                groups=groups[pair], seed=cfg.seed,
-                                                max_pair_fraction=1.0))
-            results.append({"method": "random (blocks)", "fraction": q, **prune_and_finetune(
-                model, rnd, ft_set, test_set, **ft, desc=f"random q={q}")})
+        for method in ("magnitude", "random"):  # the same number of blocks per pair
+            if method in cfg.baselines:
+                same = _same_blocks(model, method, per_pair, groups, cfg.seed)
+                results.append({"method": f"{method} (blocks)", "fraction": q, **prune_and_finetune(
+                    model, same, ft_set, test_set, **ft, desc=f"{method} q={q}")})
         if "unstructured" in cfg.baselines:  # same share of weights, one weight at a time
             share = out["pruned_pct"] / 100
             uns = pruning.magnitude_masks(model, pairs, prune_fraction=share,

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from ._validation import check_count
+from .mi import split_groups
 from .models import MLP, VGG, BasicBlock, ResNetCifar, layer_pairs, prunable_layers
 
 __all__ = [
@@ -57,13 +58,7 @@ def unit_groups(n_units: int, n_groups: int) -> list[range]:
     >>> unit_groups(10, 3)
     [range(0, 4), range(4, 7), range(7, 10)]
     """
-    n_units = _check_int("n_units", n_units, low=1)
-    n_groups = _check_int("n_groups", n_groups, low=1)
-    if n_groups > n_units:
-        raise ValueError(f"n_groups must be at most n_units={n_units}; got {n_groups}")
-    size, extra = divmod(n_units, n_groups)
-    starts = [g * size + min(g, extra) for g in range(n_groups + 1)]
-    return [range(a, b) for a, b in zip(starts[:-1], starts[1:])]
+    return [range(a, b) for a, b in split_groups(n_units, n_groups)]
 
 
 def _group_ids(n_units: int, n_groups: int) -> torch.Tensor:
@@ -168,7 +163,7 @@ def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],
     """
     keep = _check_matrix("keep", keep) != 0
     shape = tuple(int(s) for s in weight_shape)
-    parent_units = _check_int("parent_units", parent_units, low=1)
+    parent_units = check_count("parent_units", parent_units, low=1)
     if len(shape) < 2:
         raise ValueError(f"weight_shape must have at least 2 dims (out, in, ...); got {shape}")
     g_c, g_p = keep.shape
@@ -493,7 +488,7 @@ def random_masks(
     """
     pairs = layer_pairs(model, pairs)
     sizes = _resolve_groups(model, pairs, groups)
-    generator = torch.Generator().manual_seed(_check_int("seed", seed, low=0))
+    generator = torch.Generator().manual_seed(check_count("seed", seed, low=0))
     scores = {pair: torch.rand(sizes[pair], generator=generator) for pair in pairs}
     return masks_from_dependencies(scores, prune_fraction=prune_fraction,
                                    max_pair_fraction=max_pair_fraction)
@@ -519,7 +514,7 @@ def _resolve_groups(model: nn.Module, pairs: list[Pair], groups) -> dict[Pair, t
             raise ValueError(f"groups for {pair!r} must be (G_c, G_p); got {value!r}")
         parent, child = pair
         limits = (modules[child].weight.shape[0], _units(modules[parent], parent))
-        g_c, g_p = (_check_int(f"groups[{pair!r}] {what}", v, low=1)
+        g_c, g_p = (check_count(f"groups[{pair!r}] {what}", v, low=1)
                     for what, v in zip(("G_c", "G_p"), value))
         if g_c > limits[0] or g_p > limits[1]:
             raise ValueError(
@@ -568,16 +563,4 @@ def _check_fraction(name: str, value) -> float:
         raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}") from None
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1]; got {value!r}")
-    return value
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool):  # a count given as True/False is a bad value, not a bad type
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")  # noqa: TRY004
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}") from None
-    if value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     return value
