@@ -61,7 +61,8 @@ class MintConfig:
     prune_fraction : one fraction q of blocks to prune, or a grid of them (section 5).
     finetune_epochs, finetune_lr : fine-tuning with masks fixed (section 6).
     train : overrides of the baseline training recipe (epochs, lr, ...).
-    baselines : also prune by "magnitude" (same blocks per pair) and "unstructured" magnitude.
+    baselines : also prune by "magnitude" or "random" (the same blocks per pair as MINT) and
+        by "unstructured" magnitude (the same share of weights).
     quick : shrink data and epochs for a two-core laptop (also MINT_TEACH_QUICK=1).
     out_dir : where result.json and figures go (None: do not write).
     """
