@@ -20,7 +20,7 @@ from .config import resolve_device
 from .data import ImageDataset
 
 __all__ = ["fit", "evaluate", "predict", "seed_everything", "save_checkpoint",
-           "load_checkpoint", "make_loader"]
+           "load_checkpoint", "make_loader", "recalibrate_batchnorm"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -190,6 +190,52 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 512, device=None,
     """Top-1 accuracy of ``model`` on ``data`` as a fraction in [0, 1]."""
     logits, labels = predict(model, data, batch_size=batch_size, device=device, progress=progress)
     return (logits.argmax(1) == labels).float().mean().item()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data, *, batches: int | None = 50,
+                          batch_size: int = 256, device=None, seed: int = 0,
+                          progress: bool = False) -> nn.Module:
+    """Re-measure every batch-norm layer's running statistics on ``data``; no weight changes.
+
+    Pruning changes what reaches each batch-norm layer, but its running mean and variance
+    still describe the unpruned network, so a pruned conv net can fall to chance before any
+    fine-tuning. This resets the statistics and averages them afresh (equal weight per batch)
+    over ``batches`` shuffled batches of ``data`` (``None``: one pass over all of it), in
+    train mode without gradients. Dropout is left off. The model's mode is restored. A model
+    with no batch norm is returned unchanged.
+
+    Returns ``model`` (recalibrated in place).
+    """
+    if batches is not None and (isinstance(batches, bool) or not isinstance(batches, int)
+                                or batches <= 0):
+        raise ValueError(f"batches must be a positive int or None (all of data); got {batches!r}")
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return model
+    dev = resolve_device(device)
+    was_training = {m: m.training for m in model.modules()}
+    momenta = {m: m.momentum for m in norms}
+    model.to(dev).eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches seen
+        m.train()
+    loader = make_loader(data, batch_size=batch_size, shuffle=True,
+                         generator=torch.Generator().manual_seed(seed))
+    total = len(loader) if batches is None else min(batches, len(loader))
+    try:
+        for k, (x, _) in enumerate(tqdm(loader, total=total, desc="recalibrate batch norm",
+                                        disable=not progress, leave=False)):
+            if k == total:
+                break
+            model(x.to(dev))
+    finally:
+        for m in norms:
+            m.momentum = momenta[m]
+        for m, mode in was_training.items():
+            m.train(mode)
+    return model
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: dict | None = None) -> None:

@@ -1,6 +1,7 @@
 """Activations, the pipeline and the CLI, end to end on digits (sections 2, 5, 6, 7)."""
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -96,6 +97,7 @@ def test_run_mint_on_digits_end_to_end(digits_run):
         assert 0 < r["pruned_pct"] <= 75.0 + 1.0
     for r in result.rows:  # fine-tuning with the masks fixed recovers accuracy
         assert r["acc"] >= r["acc_before_ft"] - 0.01
+        assert r["acc_recalibrated"] is None  # the MLP has no batch norm
     methods = {r["method"] for r in result.rows}
     assert methods == {"MINT", "magnitude (blocks)", "magnitude (unstructured)"}
     # magnitude at the same granularity prunes the same share of weights, within a group's size
@@ -142,3 +144,17 @@ def test_cli_run_reports_errors_clearly(capsys):
     assert "fc7" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "--pairs", "fc1-fc2"])
+
+
+def test_prune_and_finetune_reports_accuracy_with_batchnorm_recalibrated():
+    train_set, test_set = data.load_dataset("digits"), data.load_dataset("digits", train=False)
+    torch.manual_seed(0)
+    net = models.ClassroomCNN(widths=(8, 16), pools=1, in_channels=1)
+    train.fit(net, train_set, epochs=2, progress=False)
+    masks = {"features.conv2": (torch.rand(16, 8, 3, 3) > 0.6).float()}
+    out = pipeline.prune_and_finetune(net, masks, train_set, test_set, epochs=0, lr=0.1,
+                                      layers=["features.conv2"], progress=False)
+    probe = train.recalibrate_batchnorm(pruning.apply_masks(copy.deepcopy(net), masks), train_set)
+    assert out["acc_recalibrated"] == pytest.approx(train.evaluate(probe, test_set))
+    assert out["acc"] == pytest.approx(out["acc_before_ft"])  # no fine-tuning: BN left as it was
+    assert out["acc_recalibrated"] != pytest.approx(out["acc_before_ft"])
