@@ -131,13 +131,13 @@ class MintResult:
     def table(self) -> str:
         """A small text table: baseline, MINT and the baselines at the same sparsity."""
         bn = any(r.get("acc_recalibrated") is not None for r in self.rows)
-        extra = f"{'BN recalibrated':>16}" if bn else ""
+        extra = f"{'BN recalibrated':>18}" if bn else ""
         lines = [f"{'method':<34}{'params pruned':>14}{'acc before FT':>15}{extra}{'acc':>9}",
-                 f"{'baseline (unpruned)':<34}{0.0:>13.2f}%{'':>15}{' ' * len(extra)}"
-                 f"{100 * self.baseline_acc:>8.2f}%"]
+                 (f"{'baseline (unpruned)':<34}{0.0:>13.2f}%{'':>15}{' ' * len(extra)}"
+                  f"{100 * self.baseline_acc:>8.2f}%")]
         for r in self.rows:
             label = f"{r['method']} q={r['fraction']:.2f}"
-            recal = f"{100 * r['acc_recalibrated']:>15.2f}%" if bn else ""
+            recal = f"{100 * r['acc_recalibrated']:>17.2f}%" if bn else ""
             lines.append(f"{label:<34}{r['pruned_pct']:>13.2f}%{100 * r['acc_before_ft']:>14.2f}%"
                          f"{recal}{100 * r['acc']:>8.2f}%")
         c = self.compact
