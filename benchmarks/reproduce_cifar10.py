@@ -3,7 +3,9 @@
 Paper (MINT_METHOD.md section 7): VGG16-BN 83.46 % params pruned at 93.43 % (baseline 93.98 %,
 9.020 Mb after); ResNet56 52.41 % at 93.47 % and 57.01 % at 93.02 % (baseline 92.55 %).
 
-Stages, each resumable after an interruption (state lives in --out):
+Stages, each resumable after an interruption (state lives in --out; cached dependencies and
+results carry a hash of the baseline's weights and of their settings in their file names, so a
+new baseline or setting never reuses stale ones):
 1. baseline: standard augmentation (random crop + flip), SGD + momentum, cosine schedule
    (checkpoint after every epoch; the finished weights are cached and reused);
 2. activations (250 per class) and the dependency matrices of every adjacent pair of prunable
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -42,6 +45,16 @@ GRIDS = {"vgg16_bn": [0.6, 0.7, 0.8, 0.85, 0.9], "resnet56": [0.3, 0.4, 0.5, 0.6
 
 def _key(pair):
     return f"{pair[0]}->{pair[1]}"
+
+
+def _fingerprint(model) -> str:
+    """A short hash of the baseline's weights: cached dependencies and results of another
+    baseline (another seed, recipe or training run) are never reused for this one."""
+    digest = hashlib.sha1()
+    for name, value in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:10]
 
 
 def main() -> None:
@@ -94,7 +107,9 @@ def main() -> None:
     pairs = models.layer_pairs(model)
     groups = pipeline.pair_groups(model, pairs, pipeline.groups_per_layer(
         model, units_per_group=args.units_per_group))
-    dep_file = out / f"dependencies-s{args.samples_per_class}-u{args.units_per_group}.pt"
+    base_id = _fingerprint(model)
+    dep_file = out / (f"dependencies-{base_id}-s{args.samples_per_class}"
+                      f"-u{args.units_per_group}-seed{args.seed}.pt")
     clock = time.perf_counter()
     if dep_file.is_file():
         saved = torch.load(dep_file, weights_only=True)
@@ -114,9 +129,14 @@ def main() -> None:
         ft_set = data.class_balanced_subset(train_set, args.train_per_class, seed=args.seed)
     example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(dev)
     ms_base = pipeline.inference_time(model.to(dev), example)
+    # everything else a result depends on; with the baseline's and the dependencies' ids in
+    # each file name, a changed setting never picks up a stale result
+    run_id = hashlib.sha1(json.dumps([args.finetune_epochs, args.finetune_lr,
+                                      args.max_pair_fraction, args.train_per_class,
+                                      args.test_per_class]).encode()).hexdigest()[:8]
     rows_out = []
     for q in fractions:
-        tag = f"q{q:.3f}-ft{args.finetune_epochs}"
+        tag = f"{dep_file.stem.removeprefix('dependencies-')}-{run_id}-q{q:.3f}"
         res_file = out / f"result-{tag}.json"
         if res_file.is_file():
             rows_out.append(json.loads(res_file.read_text()))
