@@ -117,7 +117,8 @@ def main() -> None:
             train.fit(net, train_set, epochs=args.epochs, lr=0.1, schedule="step",
                       batch_size=256, weight_decay=1e-4, seed=args.seed, progress=False)
             after = train.evaluate(net, test_set)
-            print(f"   {name:<22} before {100 * before:6.2f}%   after {100 * after:.2f}%", flush=True)
+            print(f"   {name:<22} before {100 * before:6.2f}%   after {100 * after:.2f}%",
+                  flush=True)
     print(f"\ntotal time {time.perf_counter() - start:.0f} s")
 
 

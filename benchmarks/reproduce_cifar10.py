@@ -107,9 +107,9 @@ def main() -> None:
     pairs = models.layer_pairs(model)
     groups = pipeline.pair_groups(model, pairs, pipeline.groups_per_layer(
         model, units_per_group=args.units_per_group))
-    base_id = _fingerprint(model)
-    dep_file = out / (f"dependencies-{base_id}-s{args.samples_per_class}"
-                      f"-u{args.units_per_group}-seed{args.seed}.pt")
+    dep_id = (f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
+              f"-seed{args.seed}")
+    dep_file = out / f"dependencies-{dep_id}.pt"
     clock = time.perf_counter()
     if dep_file.is_file():
         saved = torch.load(dep_file, weights_only=True)
@@ -136,7 +136,7 @@ def main() -> None:
                                       args.test_per_class]).encode()).hexdigest()[:8]
     rows_out = []
     for q in fractions:
-        tag = f"{dep_file.stem.removeprefix('dependencies-')}-{run_id}-q{q:.3f}"
+        tag = f"{dep_id}-{run_id}-q{q:.3f}"
         res_file = out / f"result-{tag}.json"
         if res_file.is_file():
             rows_out.append(json.loads(res_file.read_text()))
@@ -146,10 +146,8 @@ def main() -> None:
                                                 max_pair_fraction=args.max_pair_fraction)
         pruned = pruning.apply_masks(copy.deepcopy(model), masks)
         acc_before = train.evaluate(pruned, test_set, device=dev)
-        recalibrated = train.recalibrate_batchnorm(copy.deepcopy(pruned), train_set, device=dev,
-                                                   seed=args.seed)  # stale BN statistics aside
-        acc_recalibrated = train.evaluate(recalibrated, test_set, device=dev)
-        del recalibrated
+        acc_recalibrated = pipeline.recalibrated_accuracy(pruned, train_set, test_set,
+                                                          device=dev, seed=args.seed)
         clock = time.perf_counter()
         train.fit(pruned, ft_set, epochs=args.finetune_epochs, lr=args.finetune_lr,
                   weight_decay=5e-4, augment=data.random_crop_flip, device=dev, seed=args.seed,

@@ -28,7 +28,7 @@ __all__ = [
     "compute_dependencies",
     "estimate_dependency_seconds",
     "groups_per_layer",
-    "has_batchnorm",
+    "recalibrated_accuracy",
     "inference_time",
     "pair_groups",
     "prune_and_finetune",
@@ -311,11 +311,8 @@ def prune_and_finetune(model: nn.Module, masks: dict, train_set, test_set, *, ep
     """
     pruned = pruning.apply_masks(copy.deepcopy(model), masks)
     acc_before = train.evaluate(pruned, test_set, device=device)
-    acc_recalibrated = None
-    if has_batchnorm(pruned):
-        probe = train.recalibrate_batchnorm(copy.deepcopy(pruned), train_set, device=device,
-                                            seed=seed)
-        acc_recalibrated = train.evaluate(probe, test_set, device=device)
+    acc_recalibrated = recalibrated_accuracy(pruned, train_set, test_set, device=device,
+                                             seed=seed)
     if epochs > 0:
         train.fit(pruned, train_set, epochs=epochs, lr=lr, weight_decay=1e-4, device=device,
                   seed=seed, progress=progress, augment=augment, desc=desc)
@@ -325,9 +322,14 @@ def prune_and_finetune(model: nn.Module, masks: dict, train_set, test_set, *, ep
             "pruned_pct": report["total"]["pruned_pct"], "report": report}
 
 
-def has_batchnorm(model: nn.Module) -> bool:
-    """Whether ``model`` has a batch-norm layer (its statistics go stale when it is pruned)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+def recalibrated_accuracy(model: nn.Module, train_set, test_set, *, device=None,
+                          seed: int = 0) -> float | None:
+    """Test accuracy of a copy of ``model`` with its batch-norm statistics re-measured on
+    ``train_set`` (``train.recalibrate_batchnorm``); None when it has no batch norm."""
+    if not train.batchnorm_layers(model):
+        return None
+    probe = train.recalibrate_batchnorm(copy.deepcopy(model), train_set, device=device, seed=seed)
+    return train.evaluate(probe, test_set, device=device)
 
 
 def inference_time(model: nn.Module, example: torch.Tensor, *, repeats: int = 20) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+from itertools import islice
 from typing import Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ from .config import resolve_device
 from .data import ImageDataset
 
 __all__ = ["fit", "evaluate", "predict", "seed_everything", "save_checkpoint",
-           "load_checkpoint", "make_loader", "recalibrate_batchnorm"]
+           "load_checkpoint", "make_loader", "batchnorm_layers", "recalibrate_batchnorm"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -192,6 +193,11 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 512, device=None,
     return (logits.argmax(1) == labels).float().mean().item()
 
 
+def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
+    """The batch-norm layers of ``model`` (their statistics go stale when it is pruned)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, data, *, batches: int | None = 50,
                           batch_size: int = 256, device=None, seed: int = 0,
@@ -210,7 +216,7 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batches: int | None = 50,
     if batches is not None and (isinstance(batches, bool) or not isinstance(batches, int)
                                 or batches <= 0):
         raise ValueError(f"batches must be a positive int or None (all of data); got {batches!r}")
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = batchnorm_layers(model)
     if not norms:
         return model
     dev = resolve_device(device)
@@ -225,10 +231,8 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batches: int | None = 50,
                          generator=torch.Generator().manual_seed(seed))
     total = len(loader) if batches is None else min(batches, len(loader))
     try:
-        for k, (x, _) in enumerate(tqdm(loader, total=total, desc="recalibrate batch norm",
-                                        disable=not progress, leave=False)):
-            if k == total:
-                break
+        for x, _ in tqdm(islice(loader, total), total=total, desc="recalibrate batch norm",
+                         disable=not progress, leave=False):
             model(x.to(dev))
     finally:
         for m in norms:
