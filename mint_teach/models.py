@@ -8,23 +8,35 @@ Every model here carries two attributes that the rest of the toolkit reads:
   layer's activation after its nonlinearity (section 2). For the output layer it is the layer
   itself (the logits).
 
+Networks built from torchvision (``ResNet50``, or any traceable classifier passed through
+:func:`attach_structure`) also carry ``layer_pairs``: the (parent, child) pairs found from the
+module graph, which :func:`layer_pairs` returns by default instead of adjacent names.
+
 Masks always act on the *child* layer's weight: for a layer pair (parent, child) the child's
 weight has one row (output unit / filter) per child unit and one column block per parent unit.
 """
 from __future__ import annotations
 
+import operator
+import os
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import resnet as _tv_resnet
 
 __all__ = [
     "MLP",
     "VGG",
     "ResNetCifar",
     "ClassroomCNN",
+    "ResNet50",
+    "attach_structure",
     "build_model",
+    "find_structure",
+    "load_weights",
     "prunable_layers",
     "activation_module",
     "layer_pairs",
@@ -224,12 +236,28 @@ MODELS = {
     "cnn": "small classroom CNN for CIFAR-10",
     "tiny_vgg": "VGG16-BN at 1/16 width (tests)",
     "tiny_resnet": "ResNet20 at 1/4 width (tests)",
+    "resnet50": "torchvision's ImageNet ResNet-50 (pairs inside each bottleneck)",
+    "tiny_resnet50": "ResNet-50 at 1/8 width (tests, CPU)",
 }
 
 
 def build_model(name: str, *, in_features: int | None = None, in_channels: int = 3,
-                num_classes: int = 10) -> nn.Module:
-    """Build a model by name (see ``MODELS``); ``in_features`` sets the MLP input size."""
+                num_classes: int = 10, width: float | None = None,
+                weights: str | os.PathLike | None = None) -> nn.Module:
+    """Build a model by name (see ``MODELS``); ``in_features`` sets the MLP input size.
+
+    For ``"resnet50"`` / ``"tiny_resnet50"``: ``width`` scales the bottleneck widths (default
+    1 and 1/8) and ``weights`` loads a local state-dict file, or torchvision's published
+    weights by name (``"IMAGENET1K_V1"``, needs internet); without it the weights are random.
+    """
+    if name in ("resnet50", "tiny_resnet50"):
+        default = 1.0 if name == "resnet50" else 1 / 8
+        model = ResNet50(num_classes=num_classes, in_channels=in_channels,
+                         width=default if width is None else width)
+        return model if weights is None else load_weights(model, weights)
+    if width is not None or weights is not None:
+        raise ValueError(f"width and weights apply to 'resnet50' and 'tiny_resnet50'; "
+                         f"got model {name!r} with width={width!r}, weights={weights!r}")
     if name == "mlp":
         return MLP(in_features=in_features or 784, num_classes=num_classes)
     if name == "vgg16_bn":
@@ -265,10 +293,15 @@ def activation_module(model: nn.Module, layer: str) -> str:
 
 
 def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
-    """Adjacent (parent, child) pairs of prunable layers; validates user-given pairs."""
+    """Layer pairs of a model; validates user-given pairs.
+
+    Default: the pairs found from the module graph (``model.layer_pairs``, see
+    :func:`find_structure`) when the model has them, else adjacent prunable layers.
+    """
     names = prunable_layers(model)
     if pairs is None:
-        return list(zip(names[:-1], names[1:]))
+        found = getattr(model, "layer_pairs", None)
+        return [tuple(p) for p in found] if found is not None else list(zip(names[:-1], names[1:]))
     out = []
     for pair in pairs:
         if isinstance(pair, str) or len(pair) != 2:
@@ -278,3 +311,191 @@ def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
                 raise KeyError(f"layer {name!r} is not a prunable layer; valid layers are {names}")
         out.append((pair[0], pair[1]))
     return out
+
+
+# ----------------------------------------------------------------------------- torchvision models
+
+class _Bottleneck(_tv_resnet.Bottleneck):
+    """torchvision's bottleneck with one ReLU module per use (torchvision shares one).
+
+    Same parameters and state-dict keys as torchvision's block, so its published weights load
+    unchanged; three ReLU modules give each activation its own forward hook (section 2).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.relu
+        self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.relu2(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu3(out + identity)
+
+
+class ResNet50(_tv_resnet.ResNet):
+    """torchvision's ResNet-50 (ImageNet, 224x224 inputs) with its layer pairs found.
+
+    ``width`` scales the four stages' bottleneck widths (64, 128, 256, 512; outputs four times
+    that); ``width=1/8`` gives a small network for tests on a CPU. The stem keeps 64 filters.
+    After construction :func:`attach_structure` finds the prunable layers from the module
+    graph: inside every bottleneck ``conv1 -> conv2`` and ``conv2 -> conv3``; the channels that
+    ``conv3`` adds to the skip path are never a parent, so they stay whole (MINT_METHOD.md 1).
+    """
+
+    def __init__(self, num_classes: int = 1000, width: float = 1.0, in_channels: int = 3):
+        if not isinstance(width, (int, float)) or isinstance(width, bool) or not 0 < width <= 4:
+            raise ValueError(f"width must be a number in (0, 4]; got {width!r}")
+        self.width = float(width)
+        super().__init__(_Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
+        if self.fc.in_features != self.inplanes:  # torchvision sizes fc for full width
+            self.fc = nn.Linear(self.inplanes, num_classes)
+        if in_channels != 3:
+            self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        attach_structure(self)
+
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+        planes = max(1, int(round(planes * self.width)))
+        return super()._make_layer(block, planes, blocks, stride=stride, dilate=dilate)
+
+
+def load_weights(model: nn.Module, weights: str | os.PathLike) -> nn.Module:
+    """Load ``weights`` into ``model``: a local file of a state dict, or a torchvision name.
+
+    A path (a ``state_dict``, or a :func:`mint_teach.train.save_checkpoint` file) is read with
+    ``weights_only=True``. A name such as ``"IMAGENET1K_V1"`` asks torchvision for its
+    published ResNet-50 weights (downloaded once; needs internet). Returns ``model``.
+    """
+    path = Path(os.fspath(weights)).expanduser()
+    if path.is_file():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        state = blob.get("state_dict", blob) if isinstance(blob, dict) else blob
+    elif isinstance(weights, str) and weights.isupper():
+        from torchvision.models import ResNet50_Weights
+
+        try:
+            state = ResNet50_Weights[weights].get_state_dict(progress=True)
+        except KeyError:
+            raise ValueError(f"weights must be a file or one of "
+                             f"{[w.name for w in ResNet50_Weights]}; got {weights!r}") from None
+    else:
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist (or give a torchvision "
+                                "weights name such as 'IMAGENET1K_V1')")
+    model.load_state_dict(state)
+    return model
+
+
+# Modules that act on every channel alone and keep the channel count (walked through when
+# following a layer's output to the next layer).
+_ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU,
+                nn.SiLU, nn.Hardswish, nn.Tanh, nn.Sigmoid, nn.Dropout, nn.Identity)
+_POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)
+_ELEMENTWISE_FUNCTIONS = {F.relu, torch.relu, F.relu6, F.gelu, F.silu, F.dropout}
+_POOLING_FUNCTIONS = {torch.flatten, F.adaptive_avg_pool2d, F.max_pool2d, F.avg_pool2d}
+_ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
+
+
+def _step(node, modules: dict) -> str | None:
+    """How a graph node treats channels: "elementwise", "pooling", "add", "layer" or None."""
+    if node.op == "call_module":
+        module = modules[node.target]
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            return "layer"
+        if isinstance(module, _ELEMENTWISE):
+            return "elementwise"
+        if isinstance(module, _POOLING):
+            return "pooling"
+    elif node.op == "call_function":
+        if node.target in _ELEMENTWISE_FUNCTIONS:
+            return "elementwise"
+        if node.target in _POOLING_FUNCTIONS:
+            return "pooling"
+        if node.target in _ADD_FUNCTIONS:
+            return "add"
+    elif node.op == "call_method" and node.target in ("relu", "relu_", "flatten"):
+        return "elementwise" if node.target.startswith("relu") else "pooling"
+    return None
+
+
+def _follow(node, modules: dict, calls: dict) -> tuple[str | None, str, bool]:
+    """Follow one layer's output: (the next layer fed by it alone, its activation, residual).
+
+    The walk goes through channel-wise modules while every node has exactly one user. The
+    activation is the last module on the way called only once in the forward pass (hooks on
+    a module used twice would record both uses), before any pooling. ``residual`` is True
+    when the output is added to another path; such a layer is never a parent.
+    """
+    activation, residual, pooled = node.target, False, False
+    while len(node.users) == 1:
+        user = next(iter(node.users))
+        kind = _step(user, modules)
+        if kind == "layer":
+            layer = modules[user.target]
+            if residual or getattr(layer, "groups", 1) != 1 or user.args[0] is not node:
+                return None, activation, residual
+            return user.target, activation, residual
+        if kind is None:
+            break
+        residual |= kind == "add"
+        pooled |= kind == "pooling"
+        if (kind in ("elementwise", "add") and not pooled and user.op == "call_module"
+                and calls[user.target] == 1):
+            activation = user.target
+        node = user
+    return None, activation, residual
+
+
+def find_structure(model: nn.Module) -> dict:
+    """Find a network's layer pairs from its module graph (``torch.fx``), not from a list.
+
+    A pair ``(parent, child)`` is two weight layers (``nn.Conv2d`` / ``nn.Linear``) where
+    the child reads the parent's output alone, through channel-wise modules (batch norm,
+    ReLU, dropout) and pooling/flatten only, and nothing else reads it. A layer whose output
+    meets a skip connection (an addition) is never a parent, so the channels of a residual
+    stream stay whole; inside a ResNet bottleneck this gives ``conv1 -> conv2 -> conv3``.
+
+    Returns
+    -------
+    dict with ``pairs`` (forward order), ``prunable`` (every layer of a pair, then the output
+    layer) and ``activation_of`` (each prunable layer's activation module, section 2).
+    """
+    import torch.fx
+
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as exc:  # data-dependent control flow cannot be traced
+        raise TypeError(f"cannot trace {type(model).__name__} with torch.fx to find its layer "
+                        f"pairs ({exc}); set model.prunable and model.layer_pairs by hand") from exc
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    pairs, activation_of, output = [], {}, None
+    for node in graph.nodes:
+        if _step(node, modules) != "layer":
+            continue
+        output = node.target
+        child, activation, _ = _follow(node, modules, calls)
+        activation_of[node.target] = activation
+        if child is not None:
+            pairs.append((node.target, child))
+    if output is None:
+        raise TypeError(f"{type(model).__name__} has no nn.Conv2d / nn.Linear layer to prune")
+    prunable = list(dict.fromkeys(name for pair in pairs for name in pair))
+    prunable = [name for name in prunable if name != output] + [output]
+    activation_of = {name: activation_of[name] for name in prunable}
+    activation_of[output] = output  # the logits (section 2)
+    return {"pairs": pairs, "prunable": prunable, "activation_of": activation_of}
+
+
+def attach_structure(model: nn.Module) -> nn.Module:
+    """Set ``model.prunable``, ``model.activation_of`` and ``model.layer_pairs`` from
+    :func:`find_structure`, so any traceable torchvision classifier works with the toolkit."""
+    found = find_structure(model)
+    model.prunable = found["prunable"]
+    model.activation_of = found["activation_of"]
+    model.layer_pairs = found["pairs"]
+    return model

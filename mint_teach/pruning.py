@@ -295,17 +295,23 @@ def compact(model: nn.Module) -> nn.Module:
     cascade backwards through a chain: connections into a removed unit do not count. Supported:
     ``MLP``, ``VGG``, ``ClassroomCNN`` (a chain of prunable layers) and ``ResNetCifar`` (only the
     channels inside each basic block, between ``conv1`` and ``conv2``, since block outputs must
-    match the skip connection). At least one unit of every layer is kept. Masks are baked in;
+    match the skip connection) and any model with ``layer_pairs`` found from its module graph
+    (``models.ResNet50``, :func:`mint_teach.models.attach_structure`), where every pair's
+    parent feeds its child alone, so the channels a skip path adds to are never cut. At
+    least one unit of every layer is kept. Masks are baked in;
     ``model`` is not changed; in eval mode both give the same outputs.
     """
-    if isinstance(model, ResNetCifar):
+    if getattr(model, "layer_pairs", None) is not None:  # found from the module graph
+        pairs = layer_pairs(model)
+    elif isinstance(model, ResNetCifar):
         pairs = [(f"{name}.conv1", f"{name}.conv2") for name, m in model.named_modules()
                  if isinstance(m, BasicBlock)]
     elif isinstance(model, (MLP, VGG)):  # ClassroomCNN is a VGG
         pairs = layer_pairs(model)
     else:
         raise TypeError(
-            "compact supports mint_teach.models MLP, VGG, ClassroomCNN and ResNetCifar; "
+            "compact supports mint_teach.models MLP, VGG, ClassroomCNN, ResNetCifar and models "
+            "with layer_pairs (ResNet50, models.attach_structure); "
             f"got {type(model).__name__}"
         )
     _refresh_pruned(model)
