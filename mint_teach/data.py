@@ -18,13 +18,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
+from torchvision import transforms
+from torchvision.datasets import ImageFolder
 
 from .config import cache_dir, data_root
 
 __all__ = [
     "DATASETS",
     "ImageDataset",
+    "ImageFolderDataset",
     "load_dataset",
+    "load_image_folder",
+    "synthetic_image_tree",
     "class_balanced_subset",
     "balanced_indices",
     "random_crop_flip",
@@ -35,6 +40,7 @@ DATASETS = {
     "digits": "scikit-learn's 8x8 handwritten digits (1,797 images, offline)",
     "mnist": "MNIST 28x28 handwritten digits (60,000 + 10,000)",
     "cifar10": "CIFAR-10 32x32 colour images (50,000 + 10,000)",
+    "imagefolder": "an ImageNet-style tree ROOT/{train,val}/<class>/*.JPEG, read from disk",
 }
 
 # Standard normalisation constants (per channel).
@@ -87,15 +93,18 @@ class ImageDataset(Dataset):
 
 
 def load_dataset(name: str, *, root: str | os.PathLike | None = None, train: bool = True,
-                 download: bool = True) -> ImageDataset:
+                 download: bool = True, **options) -> ImageDataset:
     """Load a dataset by name as a torch Dataset of (normalised image, label) pairs.
 
     Parameters
     ----------
-    name : "digits", "mnist" or "cifar10".
+    name : "digits", "mnist", "cifar10" or "imagefolder".
     root : folder holding the data; default MINT_TEACH_DATA, else a per-user cache folder.
+        For "imagefolder" the folder holding ``train/`` and ``val/``.
     train : the training split when True, else the test split.
     download : allow torchvision to download MNIST / CIFAR-10 when not found locally.
+    options : for "imagefolder" only: ``image_size``, ``augment``, ``num_workers``
+        (:func:`load_image_folder`).
 
     Examples
     --------
@@ -107,6 +116,10 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, train: boo
     if not isinstance(name, str) or name.lower() not in DATASETS:
         raise ValueError(f"name must be one of {sorted(DATASETS)}; got {name!r}")
     name = name.lower()
+    if name == "imagefolder":
+        return load_image_folder(root, train=train, **options)
+    if options:
+        raise TypeError(f"options {sorted(options)} apply to 'imagefolder' only; got name {name!r}")
     if name == "digits":
         return _load_digits(train)
     root_path = data_root(root)
@@ -234,6 +247,129 @@ def _decode_cifar_tree(source: Path, split: str):
         images[k] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
     targets = np.array([t[1] for t in items], dtype=np.int64)
     return images, targets
+
+
+# ----------------------------------------------------------------------------- image folders
+
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
+
+
+def load_image_folder(root: str | os.PathLike | None = None, *, train: bool = True,
+                      image_size: int = 224, augment: bool = False,
+                      num_workers: int | None = None):
+    """An ImageNet-style tree ``ROOT/train/<class>/*.JPEG`` and ``ROOT/val/<class>/*.JPEG``.
+
+    Images stream from disk: nothing is decoded until a batch asks for it, and loaders made
+    by the toolkit read with ``num_workers`` worker processes (default: up to 8, one per
+    CPU). Every image is resized so its short side is ``image_size * 256 / 224``, then
+    centre-cropped to ``image_size`` (the usual ImageNet evaluation transform); with
+    ``augment=True`` a random resized crop and horizontal flip replace it (the usual
+    training transform). Pixels are normalised with ImageNet's channel means and deviations.
+
+    Parameters
+    ----------
+    root : the folder holding ``train/`` and ``val/``; default MINT_TEACH_DATA/imagenet.
+    train : the ``train`` split when True, else ``val``.
+    image_size : side of the square crop (224 for ImageNet; small for tests).
+    augment : random crop and flip instead of the centre crop.
+    num_workers : reader processes for loaders built by the toolkit.
+
+    Returns
+    -------
+    ImageFolderDataset, a ``torchvision.datasets.ImageFolder`` with ``input_shape``.
+    """
+    folder = data_root(root) if root is not None else data_root() / "imagenet"
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
+        raise ValueError(f"image_size must be an int >= 8; got {image_size!r}")
+    split = "train" if train else "val"
+    classes = _check_image_tree(folder, split)
+    if num_workers is not None and (isinstance(num_workers, bool)
+                                    or not isinstance(num_workers, int) or num_workers < 0):
+        raise ValueError(f"num_workers must be None or an int >= 0; got {num_workers!r}")
+    workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
+    return ImageFolderDataset(folder / split, classes, image_size, augment, workers)
+
+
+def _check_image_tree(folder: Path, split: str) -> list[str]:
+    """The class names of ``folder/split``, or an error that shows the expected layout."""
+    layout = ("expected ROOT/train/<class>/*.JPEG and ROOT/val/<class>/*.JPEG with the same "
+              "class folders in both (ILSVRC2012's flat val/ folder must first be sorted into "
+              "class folders; see the README)")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder root {str(folder)!r} does not exist; {layout}")
+    found = {}
+    for part in ("train", "val"):
+        where = folder / part
+        if not where.is_dir():
+            raise FileNotFoundError(f"no {part}/ folder in {str(folder)!r}; {layout}")
+        found[part] = sorted(p.name for p in where.iterdir() if p.is_dir())
+        if not found[part]:
+            raise ValueError(f"{str(where)!r} has no class folders; {layout}")
+    if found["train"] != found["val"]:
+        extra = sorted(set(found["train"]) ^ set(found["val"]))
+        raise ValueError(f"train/ and val/ of {str(folder)!r} hold different classes "
+                         f"(in one only: {extra[:5]}{' ...' if len(extra) > 5 else ''}); {layout}")
+    for name in found[split]:
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in (folder / split / name).iterdir()):
+            raise ValueError(f"class folder {str(folder / split / name)!r} holds no images "
+                             f"({', '.join(IMAGE_SUFFIXES)}); {layout}")
+    return found[split]
+
+
+class ImageFolderDataset(ImageFolder):
+    """Images read from disk per item, resized, cropped and normalised (:func:`load_image_folder`)."""
+
+    def __init__(self, folder: Path, classes: list[str], image_size: int, augment: bool,
+                 num_workers: int):
+        mean, std = IMAGENET_STATS
+        if augment:
+            crop = [transforms.RandomResizedCrop(image_size), transforms.RandomHorizontalFlip()]
+        else:
+            crop = [transforms.Resize(round(image_size * 256 / 224)),
+                    transforms.CenterCrop(image_size)]
+        super().__init__(str(folder), transform=transforms.Compose(
+            [*crop, transforms.ToTensor(), transforms.Normalize(mean, std)]),
+            is_valid_file=_is_image)
+        if self.classes != classes:
+            raise ValueError(f"class folders of {str(folder)!r} changed while reading them")
+        self.image_size, self.augment, self.num_workers = image_size, augment, num_workers
+        self.name = "imagefolder"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (3, self.image_size, self.image_size)
+
+    def __repr__(self) -> str:
+        return (f"ImageFolderDataset({self.root!r}, {len(self)} images, "
+                f"{len(self.classes)} classes, {self.image_size}px)")
+
+
+def _is_image(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
+
+
+def synthetic_image_tree(root: str | os.PathLike, *, classes: int = 3, train_per_class: int = 8,
+                         val_per_class: int = 4, size: int = 40, seed: int = 0) -> Path:
+    """Write a small ImageNet-style JPEG tree under ``root`` (tests and dry runs, no ImageNet).
+
+    Every class has its own mean colour plus noise, so a network can learn to tell them
+    apart. Returns ``root``, ready for ``load_dataset("imagefolder", root=root)``.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    colours = rng.uniform(40, 215, size=(classes, 3))
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for c in range(classes):
+            folder = root / split / f"n{c:08d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(count):
+                pixels = colours[c] + rng.normal(0, 30, size=(size, size + 8, 3))
+                Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(
+                    folder / f"{split}_{c}_{k}.JPEG", quality=90)
+    return root
 
 
 def targets_of(dataset) -> torch.Tensor:

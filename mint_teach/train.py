@@ -70,8 +70,9 @@ def make_loader(data, *, batch_size: int = 256, shuffle: bool = False,
     base = data.dataset if isinstance(data, Subset) else data
     if isinstance(base, ImageDataset):
         return _TensorBatches(data, batch_size, shuffle, generator)
+    workers = getattr(base, "num_workers", 0)  # datasets read from disk (data.load_image_folder)
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=0)
+                      num_workers=workers, persistent_workers=False)
 
 
 def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
