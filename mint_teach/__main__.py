@@ -26,9 +26,12 @@ def _parser() -> argparse.ArgumentParser:
                                "pruning at the same sparsity, and print the table.")
     r = sub.add_parser("run", help="run MINT on a dataset and model of your choice",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    r.add_argument("--dataset", default="mnist", choices=["digits", "mnist", "cifar10"])
+    r.add_argument("--dataset", default="mnist",
+                   choices=["digits", "mnist", "cifar10", "imagefolder"],
+                   help="imagefolder: an ImageNet-style tree ROOT/{train,val}/<class>/ (--root)")
     r.add_argument("--model", default=None,
-                   help="mlp, cnn, vgg16_bn, resnet56, tiny_vgg, tiny_resnet (default: per dataset)")
+                   help="mlp, cnn, vgg16_bn, resnet56, tiny_vgg, tiny_resnet, resnet50, "
+                        "tiny_resnet50 (default: per dataset)")
     r.add_argument("--pairs", type=_pair, nargs="+", default=None, metavar="PARENT:CHILD",
                    help="layer pairs to prune, e.g. fc1:fc2 (default: all adjacent pairs)")
     r.add_argument("--groups", type=int, default=20, help="groups per layer (section 3)")
@@ -52,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from . import distributed
     from .pipeline import MintConfig, run_mint
+
+    distributed.setup()  # joins the process group under torchrun; a no-op otherwise
+    main_rank = distributed.is_main()
 
     if args.command == "demo":
         cfg = MintConfig(dataset="digits", groups=20, samples_per_class=100,
@@ -71,8 +78,13 @@ def main(argv=None) -> int:
     try:
         result = run_mint(cfg)
     except (ValueError, KeyError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if main_rank:
+            print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        distributed.cleanup()
+    if not main_rank:  # rank 0 alone prints the table
+        return 0
     print(f"\nMINT on {cfg.dataset} / {cfg.model} "
           f"({time.perf_counter() - start:.0f} s; dependencies {result.timings['dependencies']:.1f} s)")
     print(result.table())

@@ -11,14 +11,14 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import activations, data, models, pruning, train
+from . import activations, data, distributed, models, pruning, train
 from .config import cache_dir, is_quick, resolve_device
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
     "train_baseline",
 ]
 
-DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn"}
+DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn", "imagefolder": "resnet50"}
 
 # Training recipes that reach the baselines (section 1); quick mode shrinks the epochs.
 TRAIN_DEFAULTS: dict[str, dict] = {
@@ -193,7 +193,8 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
     model = _build(cfg, train_set)
     shapes = [list(p.shape) for p in model.state_dict().values()]  # the architecture
     key = json.dumps({"dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed,
-                      "per_class": per_class, "augment": augment, "shapes": shapes, **recipe},
+                      "per_class": per_class, "augment": augment, "shapes": shapes, **recipe,
+                      **({"root": str(cfg.root)} if cfg.dataset == "imagefolder" else {})},
                      sort_keys=True)
     path = cache_dir() / "checkpoints" / (
         f"{cfg.dataset}-{cfg.model}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt")
@@ -204,12 +205,13 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
         return model, float(meta["test_acc"]), True
     subset = data.class_balanced_subset(train_set, per_class, seed=cfg.seed) if per_class else train_set
     state = path.with_suffix(".state.pt")  # per-epoch state: an interrupted run resumes
-    train.fit(model, subset, **recipe, augment=data.random_crop_flip if augment else None,
-              device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline",
-              checkpoint=state)
+    _fit(model, subset, **recipe, augment=data.random_crop_flip if augment else None,
+         device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline",
+         checkpoint=state)
     acc = train.evaluate(model, test_set, device=cfg.device)
-    train.save_checkpoint(model, path, meta={"test_acc": acc, "test_items": len(test_set),
-                                             "recipe": key})
+    if distributed.is_main():  # one writer under torchrun
+        train.save_checkpoint(model, path, meta={"test_acc": acc, "test_items": len(test_set),
+                                                 "recipe": key})
     state.unlink(missing_ok=True)
     return model, acc, False
 
@@ -298,6 +300,11 @@ def compute_dependencies(model: nn.Module, rows, pairs, groups, *, seed: int = 0
     return deps
 
 
+def _fit(model: nn.Module, data_, **kwargs) -> dict:
+    """``train.fit``, or ``distributed.fit`` (DDP) when running under torchrun."""
+    return (distributed.fit if distributed.world_size() > 1 else train.fit)(model, data_, **kwargs)
+
+
 def prune_and_finetune(model: nn.Module, masks: dict, train_set, test_set, *, epochs: int,
                        lr: float, layers: Sequence[str], seed: int = 0, device=None,
                        progress: bool = True, augment=None, desc: str = "fine-tune") -> dict:
@@ -314,8 +321,8 @@ def prune_and_finetune(model: nn.Module, masks: dict, train_set, test_set, *, ep
     acc_recalibrated = recalibrated_accuracy(pruned, train_set, test_set, device=device,
                                              seed=seed)
     if epochs > 0:
-        train.fit(pruned, train_set, epochs=epochs, lr=lr, weight_decay=1e-4, device=device,
-                  seed=seed, progress=progress, augment=augment, desc=desc)
+        _fit(pruned, train_set, epochs=epochs, lr=lr, weight_decay=1e-4, device=device,
+             seed=seed, progress=progress, augment=augment, desc=desc)
     report = pruning.sparsity_report(pruned, layers=list(layers))
     return {"model": pruned, "acc_before_ft": acc_before, "acc_recalibrated": acc_recalibrated,
             "acc": train.evaluate(pruned, test_set, device=device),
@@ -372,6 +379,10 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
     cfg = config or MintConfig(**overrides)
     if config is not None and overrides:
         cfg = MintConfig(**{**asdict(config), **overrides})
+    if distributed.world_size() > 1:  # under torchrun: rank 0 alone shows progress and writes
+        main = distributed.is_main()
+        cfg = replace(cfg, progress=cfg.progress and main, out_dir=cfg.out_dir if main else None,
+                      device=str(distributed.local_device(cfg.device)))
     quick = is_quick(cfg.quick)
     dev = resolve_device(cfg.device)
     timings: dict[str, float] = {}
@@ -389,8 +400,8 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
         per_class = min(per_class, 100)
     rows = data.class_balanced_subset(train_set, per_class, seed=cfg.seed)
     clock = time.perf_counter()
-    deps = compute_dependencies(model, rows, pairs, groups, seed=cfg.seed, device=dev,
-                                progress=cfg.progress)
+    deps = distributed.compute_dependencies(model, rows, pairs, groups, seed=cfg.seed,
+                                            device=dev, progress=cfg.progress)
     timings["dependencies"] = time.perf_counter() - clock
 
     recipe = _recipe(cfg)
