@@ -224,33 +224,40 @@ def split_work(groups: dict, world: int) -> list[list[tuple[tuple[str, str], int
 
 
 def compute_dependencies(model: nn.Module, rows, pairs, groups, *, seed: int = 0, device=None,
-                         progress: bool = True, **options) -> dict:
+                         progress: bool = True, estimator: str = "faithful",
+                         child_rows=None) -> dict:
     """:func:`mint_teach.pipeline.compute_dependencies` spread over the ranks (sections 2-4).
 
     Activations are collected by shares (:func:`collect_activations`), the runs of child
     groups are dealt out (:func:`split_work`) and estimated on each rank's own device with
-    :func:`mint_teach.mi.dependency_matrix` (``options`` are passed to it), and the pieces
-    are gathered: every rank returns the same ``{(parent, child): D}``, equal to the
-    single-process result for the same seed. On one process this is the pipeline's function.
+    :func:`mint_teach.mi.dependency_matrix` (``estimator`` is passed to it; ``child_rows`` as
+    in the pipeline's function), and the pieces are gathered: every rank returns the same
+    ``{(parent, child): D}``, equal to the single-process result for the same seed. On one
+    process this is the pipeline's function.
     """
     from . import mi, pipeline
 
     if world_size() == 1:
         return pipeline.compute_dependencies(model, rows, pairs, groups, seed=seed,
-                                             device=device, progress=progress, **options)
+                                             device=device, progress=progress,
+                                             estimator=estimator, child_rows=child_rows)
     dev = local_device(device)
     layers = list(dict.fromkeys(name for pair in pairs for name in pair))
     acts, _ = collect_activations(model, rows, layers, device=dev, progress=progress)
+    child_acts = acts
+    if child_rows is not None:
+        child_acts, _ = collect_activations(model, child_rows, layers, device=dev,
+                                            progress=progress)
     mine = split_work({tuple(p): groups[tuple(p)] for p in pairs}, world_size())[rank()]
     pieces = {}
     for (parent, child), c0, c1 in tqdm(mine, desc=f"dependencies (rank 0 of {world_size()})",
                                         disable=not (progress and is_main())):
         g_c, g_p = groups[(parent, child)]
-        bounds = mi.split_groups(acts[child].shape[1], g_c)
+        bounds = mi.split_groups(child_acts[child].shape[1], g_c)
         cols = slice(bounds[c0][0], bounds[c1 - 1][1])
         pieces[((parent, child), c0)] = mi.dependency_matrix(
-            acts[parent], acts[child][:, cols], parent_groups=g_p, child_groups=c1 - c0,
-            seed=seed, device=dev, progress=False, **options).cpu()
+            acts[parent], child_acts[child][:, cols], parent_groups=g_p, child_groups=c1 - c0,
+            seed=seed, device=dev, progress=False, estimator=estimator).cpu()
     gathered = {}
     for part in _gather_objects(pieces):
         gathered.update(part)

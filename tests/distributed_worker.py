@@ -2,7 +2,8 @@
 
 ``python tests/distributed_worker.py TREE OUT`` computes, on one process, what
 ``torchrun --nproc_per_node N tests/distributed_worker.py TREE OUT`` computes over N ranks:
-the dependency matrices of every layer pair, then one fine-tuning step of the masked network
+the dependency matrices of every layer pair (faithful, and published mode with its
+independent parent and child rows), then one fine-tuning step of the masked network
 with the same global batch. Rank 0 writes both to OUT with the time each took.
 """
 from __future__ import annotations
@@ -26,6 +27,10 @@ def main(tree: str, out: str) -> None:
     groups = pipeline.pair_groups(model, pairs, 4)
     deps, dep_seconds = distributed.timed(distributed.compute_dependencies, model, rows, pairs,
                                           groups, seed=3, device="cpu", progress=False)
+    parent_rows, child_rows = pipeline.published_rows(train_set, 10, seed=0)
+    published = distributed.compute_dependencies(model, parent_rows, pairs, groups, seed=3,
+                                                 device="cpu", progress=False,
+                                                 estimator="published", child_rows=child_rows)
     masks = pruning.masks_from_dependencies(deps, prune_fraction=0.5)
     pruned = pruning.apply_masks(copy.deepcopy(model), masks)
     before = {k: v.detach().clone() for k, v in pruned.state_dict().items()}
@@ -36,7 +41,8 @@ def main(tree: str, out: str) -> None:
         state = {k: v.detach().clone() for k, v in pruned.state_dict().items()}
         torch.save({"deps": deps, "state": state, "loss": history["loss"],
                     "world": distributed.world_size(), "dep_seconds": dep_seconds,
-                    "fit_seconds": fit_seconds, "before": before}, out)
+                    "fit_seconds": fit_seconds, "before": before,
+                    "published": published}, out)
     distributed.cleanup()
 
 

@@ -38,16 +38,18 @@ def test_the_deal_covers_every_block_once_and_balances():
     assert distributed.split_work(groups, world) == deal  # every rank deals the same
 
 
-def test_runs_of_child_groups_give_the_rows_of_the_whole_matrix():
+@pytest.mark.parametrize("estimator", ["faithful", "published"])
+def test_runs_of_child_groups_give_the_rows_of_the_whole_matrix(estimator):
     # the premise of the split: one shuffle per pair and seed, whatever the child columns
     g = torch.Generator().manual_seed(0)
     parent, child = torch.randn(45, 12, generator=g), torch.randn(45, 10, generator=g)
     child[:, :5] += parent[:, :5]
     whole = mi.dependency_matrix(parent, child, parent_groups=4, child_groups=5, seed=7,
-                                 progress=False)
+                                 progress=False, estimator=estimator)
     bounds = mi.split_groups(10, 5)
     pieces = [mi.dependency_matrix(parent, child[:, bounds[c0][0]:bounds[c1 - 1][1]],
-                                   parent_groups=4, child_groups=c1 - c0, seed=7, progress=False)
+                                   parent_groups=4, child_groups=c1 - c0, seed=7, progress=False,
+                                   estimator=estimator)
               for c0, c1 in [(0, 2), (2, 3), (3, 5)]]
     assert torch.equal(torch.cat(pieces), whole)
     assert whole.std() > 0
@@ -104,6 +106,8 @@ def test_torchrun_two_ranks_match_one_process(tmp_path):
     assert one["deps"].keys() == two["deps"].keys() and len(one["deps"]) == 32
     for pair, d in one["deps"].items():
         assert torch.equal(d, two["deps"][pair]), pair  # the same matrices, bit for bit
+        assert torch.equal(one["published"][pair], two["published"][pair]), pair
+    assert not all(torch.equal(d, one["published"][p]) for p, d in one["deps"].items())
     moved, masked = 0.0, 0
     for name, w in one["state"].items():
         torch.testing.assert_close(two["state"][name], w, atol=1e-6, rtol=1e-5, msg=name)
