@@ -296,11 +296,15 @@ def _loader(data, batch_size: int, seed: int) -> tuple[DataLoader, DistributedSa
     return loader, sampler
 
 
-def _schedule(opt, schedule: str, steps: int):
+def _schedule(opt, schedule: str, steps: int, milestones: Sequence[float]):
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     if schedule == "step":
-        return torch.optim.lr_scheduler.MultiStepLR(opt, [steps // 2, (3 * steps) // 4], 0.1)
+        if any(not 0 < m < 1 for m in milestones):
+            raise ValueError(f"milestones must be fractions of training in (0, 1); "
+                             f"got {milestones!r}")
+        return torch.optim.lr_scheduler.MultiStepLR(opt, [int(m * steps) for m in milestones],
+                                                    0.1)
     if schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     raise ValueError(f"schedule must be 'cosine', 'step' or 'constant'; got {schedule!r}")
@@ -321,13 +325,15 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
         momentum: float = 0.9, weight_decay: float = 5e-4, batch_size: int = 128,
         schedule: str = "cosine", augment=None, device=None, seed: int = 0,
         progress: bool = True, desc: str = "train", checkpoint: str | os.PathLike | None = None,
-        batchnorm: str = "local", max_steps: int | None = None, eval_data=None) -> dict:
+        batchnorm: str = "local", max_steps: int | None = None, eval_data=None,
+        milestones: Sequence[float] = (0.5, 0.75)) -> dict:
     """:func:`mint_teach.train.fit` with ``DistributedDataParallel`` over all ranks (section 6).
 
     ``batch_size`` is the global batch: each of the ``N`` ranks takes ``batch_size / N`` rows
     of it. A ``DistributedSampler`` seeded with ``seed`` draws one permutation per epoch, so
     step ``s`` trains on the same global batch for any ``N`` and DDP's averaged gradient is the
-    one process's gradient of that batch. ``batchnorm="local"`` (the usual DDP recipe) has each
+    one process's gradient of that batch. ``schedule="step"`` multiplies the learning rate
+    by 0.1 at each of ``milestones`` (fractions of all steps). ``batchnorm="local"`` (the usual DDP recipe) has each
     rank normalise its own share of the batch; ``"frozen"`` keeps batch norm in eval mode, and
     then the weights equal one process's to float rounding. Masks set by
     :func:`mint_teach.pruning.apply_masks` stay exactly zero. ``checkpoint``: rank 0 writes the
@@ -348,7 +354,7 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
         if _active() else model
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                           weight_decay=weight_decay, nesterov=momentum > 0)
-    sched = _schedule(opt, schedule, max(1, epochs * len(loader)))
+    sched = _schedule(opt, schedule, max(1, epochs * len(loader)), milestones)
     history, first = {"loss": [], "train_acc": []}, 0
     if eval_data is not None:
         history["test_acc"] = []
