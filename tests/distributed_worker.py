@@ -4,12 +4,16 @@
 ``torchrun --nproc_per_node N tests/distributed_worker.py TREE OUT`` computes over N ranks:
 the dependency matrices of every layer pair (faithful, and published mode with its
 independent parent and child rows), then one fine-tuning step of the masked network
-with the same global batch. Rank 0 writes both to OUT with the time each took. Optional
+with the same global batch. Rank 0 writes both to OUT with the time each took. With
+WORKER_CHECKPOINT=PATH, a run on several ranks also trains one epoch of two and leaves its
+checkpoint there, and a run on one process resumes it and trains the same two epochs
+without a break, to compare. Optional
 arguments PER_CLASS GROUPS BATCH STEPS enlarge the work (for timing; defaults 10 4 8 1).
 """
 from __future__ import annotations
 
 import copy
+import os
 import sys
 
 import torch
@@ -34,18 +38,34 @@ def main(tree: str, out: str, per_class: int = 10, groups_per_layer: int = 4,
                                                  device="cpu", progress=False,
                                                  estimator="published", child_rows=child_rows)
     masks = pruning.masks_from_dependencies(deps, prune_fraction=0.5)
-    pruned = pruning.apply_masks(copy.deepcopy(model), masks)
-    before = {k: v.detach().clone() for k, v in pruned.state_dict().items()}
-    history, fit_seconds = distributed.timed(
-        distributed.fit, pruned, rows, epochs=1, lr=0.1, batch_size=batch_size, seed=5,
-        device="cpu", progress=False, batchnorm="frozen", max_steps=steps)
+    def fresh():  # the masked network before any step (a pruned one cannot be deep-copied)
+        return pruning.apply_masks(copy.deepcopy(model), masks)
+
+    pruned = fresh()
+    before = _state(pruned)
+    fit = dict(lr=0.1, batch_size=batch_size, seed=5, device="cpu", progress=False,
+               batchnorm="frozen")
+    history, fit_seconds = distributed.timed(distributed.fit, pruned, rows, epochs=1,
+                                             max_steps=steps, **fit)
+    result = {"deps": deps, "state": _state(pruned), "loss": history["loss"],
+              "world": distributed.world_size(), "dep_seconds": dep_seconds,
+              "fit_seconds": fit_seconds, "before": before, "published": published}
+    checkpoint = os.environ.get("WORKER_CHECKPOINT")
+    if checkpoint and distributed.world_size() > 1:  # stop after epoch 1 of 2, checkpointed
+        distributed.fit(fresh(), rows, epochs=2, checkpoint=checkpoint,
+                        max_steps=-(-len(rows) // batch_size), **{**fit, "lr": 0.005})
+    elif checkpoint:  # resume the other run's checkpoint here, and run the two epochs straight
+        resumed, straight = fresh(), fresh()
+        distributed.fit(resumed, rows, epochs=2, checkpoint=checkpoint, **{**fit, "lr": 0.005})
+        distributed.fit(straight, rows, epochs=2, **{**fit, "lr": 0.005})
+        result.update(resumed=_state(resumed), straight=_state(straight))
     if distributed.is_main():
-        state = {k: v.detach().clone() for k, v in pruned.state_dict().items()}
-        torch.save({"deps": deps, "state": state, "loss": history["loss"],
-                    "world": distributed.world_size(), "dep_seconds": dep_seconds,
-                    "fit_seconds": fit_seconds, "before": before,
-                    "published": published}, out)
+        torch.save(result, out)
     distributed.cleanup()
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 if __name__ == "__main__":

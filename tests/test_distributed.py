@@ -87,8 +87,9 @@ def test_fit_rejects_bad_arguments():
         distributed.fit(model, ds, schedule="linear", epochs=1, progress=False)
 
 
-def _run(args: list[str], out: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+def _run(args: list[str], out: Path, checkpoint: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "WORKER_CHECKPOINT": str(checkpoint)}
     done = subprocess.run([sys.executable, *args, str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=170)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
@@ -99,9 +100,11 @@ def test_torchrun_two_ranks_match_one_process(tmp_path):
     tree = data.synthetic_image_tree(tmp_path / "tree", classes=4, train_per_class=12,
                                      val_per_class=2, size=36)
     worker = [str(ROOT / "tests" / "distributed_worker.py"), str(tree)]
-    one = _run(worker, tmp_path / "one.pt")
+    checkpoint = tmp_path / "finetune.state.pt"
     two = _run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                *worker], tmp_path / "two.pt")
+                *worker], tmp_path / "two.pt", checkpoint)
+    assert torch.load(checkpoint, weights_only=True)["world_size"] == 2
+    one = _run(worker, tmp_path / "one.pt", checkpoint)  # resumes the 2-rank checkpoint
     assert (one["world"], two["world"]) == (1, 2)
     assert one["deps"].keys() == two["deps"].keys() and len(one["deps"]) == 32
     for pair, d in one["deps"].items():
@@ -116,3 +119,8 @@ def test_torchrun_two_ranks_match_one_process(tmp_path):
             masked += int((one["state"][name.replace("_orig", "_mask")] == 0).sum())
     assert masked > 0  # the step ran on a pruned network
     assert moved > 1e-3  # the step changed the weights, well above the tolerance
+    # epoch 1 on two ranks, epoch 2 resumed on one process == both epochs on one process
+    for name, w in one["straight"].items():
+        assert torch.isfinite(w.float()).all(), name
+        torch.testing.assert_close(one["resumed"][name], w, atol=1e-5, rtol=1e-4, msg=name)
+    assert (one["straight"]["fc.weight"] - one["before"]["fc.weight"]).abs().max() > 1e-3
