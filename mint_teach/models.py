@@ -295,13 +295,16 @@ def activation_module(model: nn.Module, layer: str) -> str:
 def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
     """Layer pairs of a model; validates user-given pairs.
 
-    Default: the pairs found from the module graph (``model.layer_pairs``, see
-    :func:`find_structure`) when the model has them, else adjacent prunable layers.
+    The valid pairs are those where the parent's output feeds the child: the pairs found from
+    the module graph (``model.layer_pairs``, see :func:`find_structure`) when the model has
+    them, else adjacent prunable layers. ``pairs=None`` returns them all; given pairs must be
+    among them (unknown layers are a KeyError, other pairs a ValueError listing the valid ones).
     """
     names = prunable_layers(model)
+    found = getattr(model, "layer_pairs", None)
+    valid = [tuple(p) for p in found] if found is not None else list(zip(names[:-1], names[1:]))
     if pairs is None:
-        found = getattr(model, "layer_pairs", None)
-        return [tuple(p) for p in found] if found is not None else list(zip(names[:-1], names[1:]))
+        return valid
     out = []
     for pair in pairs:
         if isinstance(pair, str) or len(pair) != 2:
@@ -309,6 +312,9 @@ def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
         for name in pair:
             if name not in names:
                 raise KeyError(f"layer {name!r} is not a prunable layer; valid layers are {names}")
+        if tuple(pair) not in valid:
+            raise ValueError(f"layer pair {tuple(pair)!r}: {pair[0]!r} does not feed {pair[1]!r}; "
+                             f"valid pairs are {valid}")
         out.append((pair[0], pair[1]))
     return out
 

@@ -50,6 +50,15 @@ def test_pairs_stay_inside_bottlenecks(tiny):
     assert tiny.activation_of["layer2.0.conv3"] == "layer2.0.relu3"  # after the addition
 
 
+def test_only_pairs_where_the_parent_feeds_the_child(tiny):
+    assert models.layer_pairs(tiny, [("layer2.1.conv1", "layer2.1.conv2")]) == \
+        [("layer2.1.conv1", "layer2.1.conv2")]
+    with pytest.raises(ValueError, match="does not feed"):  # across a skip connection
+        models.layer_pairs(tiny, [("layer2.0.conv3", "layer2.1.conv1")])
+    with pytest.raises(KeyError, match="not a prunable layer"):
+        models.layer_pairs(tiny, [("conv1", "layer1.0.conv1")])
+
+
 def test_shared_relu_falls_back_to_batchnorm():
     # torchvision's own bottleneck calls one ReLU module three times: a hook on it would
     # record three activations, so the last module called once (the batch norm) is used.
