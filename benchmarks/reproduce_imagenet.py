@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--weights", default=None,
                     help="baseline weights: a file, or torchvision's IMAGENET1K_V1 (76.13 %%)")
     ap.add_argument("--baseline-epochs", type=int, default=None,
-                    help="train the baseline this long when no --weights (default: 0, or 6 synthetic)")
+                    help="baseline epochs when no --weights (default: 0, or 6 synthetic)")
     ap.add_argument("--protocol", default="both", choices=["published", "faithful", "both"])
     ap.add_argument("--samples-per-class", type=int, default=5, help="published job: 5")
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.5, 0.6, 0.7])
@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=64, help="global batch (published: 64)")
     ap.add_argument("--image-size", type=int, default=None, help="224 (synthetic: 32)")
     ap.add_argument("--workers", type=int, default=None, help="loader processes per rank")
-    ap.add_argument("--measure-steps", type=int, default=5, help="training steps timed for the plan")
+    ap.add_argument("--measure-steps", type=int, default=5,
+                    help="training steps timed for the plan")
     ap.add_argument("--plan-only", action="store_true", help="measure, print the plan, stop")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)

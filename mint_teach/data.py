@@ -18,8 +18,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
-from torchvision import transforms
-from torchvision.datasets import ImageFolder
 
 from .config import cache_dir, data_root
 
@@ -288,7 +286,7 @@ def load_image_folder(root: str | os.PathLike | None = None, *, train: bool = Tr
                                     or not isinstance(num_workers, int) or num_workers < 0):
         raise ValueError(f"num_workers must be None or an int >= 0; got {num_workers!r}")
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
-    return ImageFolderDataset(folder / split, classes, image_size, augment, workers)
+    return _image_folder_class()(folder / split, classes, image_size, augment, workers)
 
 
 def _check_image_tree(folder: Path, split: str) -> list[str]:
@@ -317,32 +315,53 @@ def _check_image_tree(folder: Path, split: str) -> list[str]:
     return found[split]
 
 
-class ImageFolderDataset(ImageFolder):
-    """Images read from disk per item, resized, cropped and normalised (:func:`load_image_folder`)."""
+def _image_folder_class() -> type:
+    """The ImageFolderDataset class, built on first use so that importing the toolkit does not
+    import torchvision; cached under this module's name (pickling finds it there)."""
+    cached = globals().get("_ImageFolderDataset")
+    if cached is not None:
+        return cached
+    from torchvision import transforms
+    from torchvision.datasets import ImageFolder
 
-    def __init__(self, folder: Path, classes: list[str], image_size: int, augment: bool,
-                 num_workers: int):
-        mean, std = IMAGENET_STATS
-        if augment:
-            crop = [transforms.RandomResizedCrop(image_size), transforms.RandomHorizontalFlip()]
-        else:
-            crop = [transforms.Resize(round(image_size * 256 / 224)),
-                    transforms.CenterCrop(image_size)]
-        super().__init__(str(folder), transform=transforms.Compose(
-            [*crop, transforms.ToTensor(), transforms.Normalize(mean, std)]),
-            is_valid_file=_is_image)
-        if self.classes != classes:
-            raise ValueError(f"class folders of {str(folder)!r} changed while reading them")
-        self.image_size, self.augment, self.num_workers = image_size, augment, num_workers
-        self.name = "imagefolder"
+    class ImageFolderDataset(ImageFolder):
+        """Images read from disk per item, resized, cropped, normalised (load_image_folder)."""
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return (3, self.image_size, self.image_size)
+        def __init__(self, folder: Path, classes: list[str], image_size: int, augment: bool,
+                     num_workers: int):
+            mean, std = IMAGENET_STATS
+            if augment:
+                crop = [transforms.RandomResizedCrop(image_size),
+                        transforms.RandomHorizontalFlip()]
+            else:
+                crop = [transforms.Resize(round(image_size * 256 / 224)),
+                        transforms.CenterCrop(image_size)]
+            super().__init__(str(folder), transform=transforms.Compose(
+                [*crop, transforms.ToTensor(), transforms.Normalize(mean, std)]),
+                is_valid_file=_is_image)
+            if self.classes != classes:
+                raise ValueError(f"class folders of {str(folder)!r} changed while reading them")
+            self.image_size, self.augment, self.num_workers = image_size, augment, num_workers
+            self.name = "imagefolder"
 
-    def __repr__(self) -> str:
-        return (f"ImageFolderDataset({self.root!r}, {len(self)} images, "
-                f"{len(self.classes)} classes, {self.image_size}px)")
+        @property
+        def input_shape(self) -> tuple[int, ...]:
+            return (3, self.image_size, self.image_size)
+
+        def __repr__(self) -> str:
+            return (f"ImageFolderDataset({self.root!r}, {len(self)} images, "
+                    f"{len(self.classes)} classes, {self.image_size}px)")
+
+    ImageFolderDataset.__module__ = __name__
+    ImageFolderDataset.__qualname__ = "ImageFolderDataset"
+    globals()["_ImageFolderDataset"] = ImageFolderDataset
+    return ImageFolderDataset
+
+
+def __getattr__(name: str):
+    if name == "ImageFolderDataset":
+        return _image_folder_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _is_image(path: str) -> bool:

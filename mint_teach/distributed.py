@@ -54,6 +54,7 @@ __all__ = [
     "setup",
     "shard",
     "split_work",
+    "timed",
     "world_size",
 ]
 
@@ -332,14 +333,14 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     ``batch_size`` is the global batch: each of the ``N`` ranks takes ``batch_size / N`` rows
     of it. A ``DistributedSampler`` seeded with ``seed`` draws one permutation per epoch, so
     step ``s`` trains on the same global batch for any ``N`` and DDP's averaged gradient is the
-    one process's gradient of that batch. ``schedule="step"`` multiplies the learning rate
-    by 0.1 at each of ``milestones`` (fractions of all steps). ``batchnorm="local"`` (the usual DDP recipe) has each
-    rank normalise its own share of the batch; ``"frozen"`` keeps batch norm in eval mode, and
-    then the weights equal one process's to float rounding. Masks set by
+    one process's gradient of that batch. ``schedule="step"`` multiplies the learning rate by
+    0.1 at each of ``milestones`` (fractions of all steps). ``batchnorm="local"`` (the usual
+    DDP recipe) has each rank normalise its own share of the batch; ``"frozen"`` keeps batch
+    norm in eval mode, and then the weights equal one process's to float rounding. Masks set by
     :func:`mint_teach.pruning.apply_masks` stay exactly zero. ``checkpoint``: rank 0 writes the
     training state there after every epoch (:func:`save_atomic`) and a run with the same path
-    resumes, on any number of ranks. ``max_steps`` stops early (timing runs). On one process
-    it is the same loop without DDP. Returns the history (``loss``, ``train_acc``, and
+    resumes, on any number of ranks. ``max_steps`` stops early (timing runs). On one process it
+    is the same loop without DDP. Returns the history (``loss``, ``train_acc``, and
     ``test_acc`` with ``eval_data``), summed over ranks.
     """
     from .train import seed_everything
@@ -365,6 +366,7 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         history, first = state["history"], state["epoch"]
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
     bar = tqdm(total=epochs * len(loader), initial=first * len(loader), desc=desc,
                disable=not (progress and is_main()), leave=False, mininterval=1.0)
     steps = 0
@@ -380,7 +382,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
         if checkpoint is not None and int(stats[3].item()) == len(loader):  # a whole epoch
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict(), "history": history,
-                         "epoch": epoch + 1, "world_size": world_size()}, checkpoint)
+                         "epoch": epoch + 1, "world_size": world_size(),
+                         "torch_rng": torch.get_rng_state()}, checkpoint)
             barrier()
         if max_steps is not None and steps >= max_steps:
             break
