@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=64, help="global batch (published: 64)")
     ap.add_argument("--image-size", type=int, default=None, help="224 (synthetic: 32)")
     ap.add_argument("--workers", type=int, default=None, help="loader processes per rank")
-    ap.add_argument("--measure-steps", type=int, default=5,
+    ap.add_argument("--measure-steps", type=int, default=20,
                     help="training steps timed for the plan")
     ap.add_argument("--plan-only", action="store_true", help="measure, print the plan, stop")
     ap.add_argument("--seed", type=int, default=0)
