@@ -128,3 +128,33 @@ def test_weights_from_a_local_file(tmp_path, tiny):
         models.build_model("mlp", width=0.5)
     with pytest.raises(ValueError, match="width must be"):
         models.build_model("resnet50", width=0)
+
+
+def _imagenet_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_imagenet.py"
+    spec = importlib.util.spec_from_file_location("reproduce_imagenet", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_published_group_counts_follow_the_job_script():
+    script = _imagenet_script()
+    groups = script.published_groups(models.build_model("resnet50", num_classes=1000))
+    # published numbering: stem 1, layer1.0 = 2, 3, 4 (+ downsample 5), layer1.1 = 6, 7, 8 ...
+    # a parent up to conv 19 gets 16 groups, to 37 32, then 64; a child switches one earlier
+    assert groups[("layer1.0.conv1", "layer1.0.conv2")] == (16, 16)       # key 2
+    assert groups[("layer2.2.conv1", "layer2.2.conv2")] == (32, 16)       # key 19
+    assert groups[("layer3.3.conv2", "layer3.3.conv3")] == (32, 32)       # key 36
+    assert groups[("layer3.4.conv1", "layer3.4.conv2")] == (64, 64)       # key 38
+    assert len(groups) == 32
+
+
+def test_imagenet_script_without_data_explains_and_exits_2(tmp_path, capsys):
+    script = _imagenet_script()
+    assert script.main(["--root", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no ImageNet" in err and "ROOT/val/n01440764" in err and "--synthetic" in err
