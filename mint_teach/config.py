@@ -42,13 +42,38 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, or CUDA when available, else the CPU."""
-    if device is None or device == "auto":
+    """The given device, or CUDA when available, else the CPU; checked to be usable here.
+
+    This is the one place where the toolkit reads a ``device`` argument. None or "auto" mean
+    CUDA when available, else the CPU. A name torch does not know, a CUDA device on a machine
+    without CUDA (or past its last GPU) and an unavailable Apple "mps" device raise ValueError
+    now, naming the device, rather than a driver error deep inside torch later.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    accepted = "None, 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be {accepted}; got {device!r} of type "
+                        f"{type(device).__name__}")
     try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be None, 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from exc
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be {accepted}; got {device!r}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was requested but CUDA is not available here; "
+                             "use None, 'auto' or 'cpu'")
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA "
+                             f"device(s), cuda:0 to cuda:{count - 1}")
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {device!r} was requested but MPS is not available here; "
+                             "use None, 'auto' or 'cpu'")
+    elif resolved.type not in ("cpu", "meta"):
+        raise ValueError(f"device must be {accepted}; got {device!r}")
+    return resolved
 
 
 def cpu_quota() -> int | None:

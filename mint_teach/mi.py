@@ -33,7 +33,8 @@ from ._validation import (
     check_same_rows,
     check_seed,
 )
-from .graphs import cross_edges, mst, padded_width, pairwise_sq_dists, prim_rows
+from .graphs import (cross_edges, mst, padded_width, pairwise_sq_dists, prim_rows,
+                     rescale_together)
 
 __all__ = [
     "MIN_ROWS_CONDITIONAL",
@@ -83,6 +84,7 @@ def hp_from_count(r: Any, m: int, n: int) -> Any:
 
     ``r`` may be a number or a tensor of counts.
     """
+    m, n = check_count("m", m), check_count("n", n)  # sample sizes: both samples non-empty
     return 1.0 - r * (m + n) / (2.0 * m * n)
 
 
@@ -204,7 +206,8 @@ def nn_bootstrap(x: Any, y: Any, z: Any, *, seed: int | None = None
     if z.shape[1] == 0:
         match = b_rows[torch.randperm(len(b_rows), generator=generator).to(x.device)]
     else:
-        centred = z - z.mean(dim=0)
+        centred = rescale_together(z)[0]  # no overflow or underflow in the distances
+        centred = centred - centred.mean(dim=0)
         norms = (centred * centred).sum(dim=1)
         rounding = _ROUNDING * (norms[a_rows, None] + norms[None, b_rows])
         dists = pairwise_sq_dists(centred[a_rows], centred[b_rows])
@@ -341,6 +344,7 @@ def _conditional_blocks(
     if any(stop - start == parent.shape[1] for start, stop in parent_bounds):
         # Z is empty: no nearest neighbour to find, so match A to B at random (see docstring)
         random_match = torch.randperm(len(b_rows), generator=generator).to(device)
+    parent, child = rescale_together(parent, child)  # a tree does not depend on the scale
     # centring changes no distance but keeps float32's |a|^2 + |b|^2 - 2 a.b accurate
     parent = (parent - parent.mean(dim=0)).to(device, torch.float32)
     child = (child - child.mean(dim=0)).to(device, torch.float32)
