@@ -145,6 +145,9 @@ def check_number(name: str, value: Any, *, low: float | None = None,
     >>> check_number("lr", 0.1, low=0, low_open=True)
     0.1
     """
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0 \
+            and value.dtype != torch.bool and value.dtype != np.bool_:
+        value = value.item()  # a 0-d tensor or array, e.g. from torch.quantile
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _type_error(name, value, "a number")
     value = float(value)

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import torch
 
-__all__ = ["is_quick", "data_root", "cache_dir", "resolve_device", "cpu_quota", "limit_threads"]
+__all__ = ["is_quick", "data_root", "cache_dir", "resolve_device", "cpu_quota", "limit_threads",
+           "write_atomic"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -96,3 +100,26 @@ def limit_threads() -> int:
     if quota is not None and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > quota:
         torch.set_num_threads(quota)
     return torch.get_num_threads()
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file so that no reader ever sees it half-written.
+
+    ``write(f)`` fills a temporary file with a unique name in ``path``'s folder (so two
+    processes writing the same path never share one), which is flushed to disk and then
+    renamed over ``path`` in one step (``os.replace``). On any error the temporary file is
+    removed and ``path`` keeps its old content.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

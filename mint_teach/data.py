@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
-from .config import cache_dir, data_root
+from ._validation import check_count
+from .config import cache_dir, data_root, write_atomic
 
 __all__ = [
     "DATASETS",
@@ -274,7 +275,15 @@ def class_balanced_subset(dataset, per_class: int, *, seed: int = 0) -> Subset:
 
 def random_crop_flip(x: torch.Tensor, *, padding: int = 4,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard CIFAR augmentation on a batch: random crop after zero padding, random h-flip."""
+    """Standard CIFAR augmentation on a batch: random crop after zero padding, random h-flip.
+
+    ``x`` is a batch ``(batch, channels, height, width)``; for one image use ``x[None]``.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a batch of images, a tensor (batch, channels, height, "
+                         f"width); got {shape} (for one image pass x[None])")
+    padding = check_count("padding", padding, low=0)
     b, c, h, w = x.shape
     dev = x.device
     padded = F.pad(x, (padding,) * 4)

@@ -265,10 +265,17 @@ def activation_module(model: nn.Module, layer: str) -> str:
 
 
 def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
-    """Adjacent (parent, child) pairs of prunable layers; validates user-given pairs."""
+    """Adjacent (parent, child) pairs of prunable layers; validates user-given pairs.
+
+    A pair is valid only when the parent's output feeds the child: a mask on the child's
+    input columns is read as one per parent unit, so ``(conv1, conv3)`` would cut conv3's
+    inputs from conv2. Unknown layers are a KeyError, other pairs a ValueError listing the
+    valid ones.
+    """
     names = prunable_layers(model)
+    adjacent = list(zip(names[:-1], names[1:]))
     if pairs is None:
-        return list(zip(names[:-1], names[1:]))
+        return adjacent
     out = []
     for pair in pairs:
         if isinstance(pair, str) or len(pair) != 2:
@@ -276,5 +283,8 @@ def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
         for name in pair:
             if name not in names:
                 raise KeyError(f"layer {name!r} is not a prunable layer; valid layers are {names}")
+        if tuple(pair) not in adjacent:
+            raise ValueError(f"layer pair {tuple(pair)!r}: {pair[0]!r} does not feed {pair[1]!r}; "
+                             f"valid pairs are {adjacent}")
         out.append((pair[0], pair[1]))
     return out

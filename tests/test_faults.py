@@ -61,8 +61,9 @@ def test_wrong_run_mint_rejects_a_non_adjacent_pair_before_training(monkeypatch)
     monkeypatch.setattr(pipeline, "train_baseline", no_training)
     cfg = pipeline.MintConfig(dataset="digits", layer_pairs=[("fc1", "fc3")], out_dir=None,
                               progress=False)
-    with pytest.raises(ValueError, match="layer_pairs"):
+    with pytest.raises(ValueError, match="does not feed") as info:
         pipeline.run_mint(cfg)
+    assert info.value.field == "layer_pairs"  # the command line names --pairs
 
 
 # ----------------------------------------------------------------------------- training
