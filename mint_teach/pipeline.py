@@ -499,7 +499,7 @@ def check_feasible(cfg: MintConfig, train_set) -> None:
     with _about("samples_per_class"):
         if per_class > smallest:
             raise ValueError(f"samples_per_class={per_class} but the smallest class of "
-                             f"{cfg.dataset}'s training split has {smallest} images; use "
+                             f"the {cfg.dataset} training split has {smallest} images; use "
                              f"samples_per_class <= {smallest}")
 
 
