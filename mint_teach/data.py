@@ -359,8 +359,7 @@ def targets_of(dataset) -> torch.Tensor:
 
 def balanced_indices(targets, per_class: int, *, seed: int = 0) -> torch.Tensor:
     """Sorted row indices with ``per_class`` rows of every class, drawn without replacement."""
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class <= 0:
-        raise ValueError(f"per_class must be a positive int; got {per_class!r}")
+    per_class = check_count("per_class", per_class)
     targets = torch.as_tensor(targets)
     g = torch.Generator().manual_seed(seed)
     chosen = []

@@ -98,8 +98,7 @@ def make_loader(data, *, batch_size: int = 256, shuffle: bool = False,
     """Batches of ``data``: a DataLoader is returned unchanged, a Dataset gets one."""
     if isinstance(data, DataLoader):
         return data
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    batch_size = check_count("batch_size", batch_size)
     base = data.dataset if isinstance(data, Subset) else data
     if isinstance(base, ImageDataset):
         return _TensorBatches(data, batch_size, shuffle, generator)
