@@ -98,55 +98,59 @@ class MintConfig:
     progress: bool = True
 
     def __post_init__(self):
-        """Check every field once, here: a wrong type is a TypeError, a wrong value a
-        ValueError, each naming the field (``exc.field``) and what it accepts."""
-        with _about("dataset"):
-            check_choice("dataset", self.dataset, sorted(data.DATASETS))
-        with _about("model"):
-            self.model = check_choice("model", self.model or DEFAULT_MODEL[self.dataset],
-                                      sorted(models.MODELS))
-        with _about("prune_fraction"):
-            _check_fractions(self.prune_fraction)
-        with _about("max_pair_fraction"):
-            check_fraction("max_pair_fraction", self.max_pair_fraction)
-        with _about("samples_per_class"):
-            if self.samples_per_class is None:
-                self.samples_per_class = DEFAULT_SAMPLES_PER_CLASS[self.dataset]
-            check_count("samples_per_class", self.samples_per_class, low=2)
-        with _about("groups"):
-            if not isinstance(self.groups, Mapping):
-                check_count("groups", self.groups)
-        with _about("finetune_epochs"):
-            check_count("finetune_epochs", self.finetune_epochs, low=0)
-        with _about("finetune_lr"):
-            check_number("finetune_lr", self.finetune_lr, low=0.0, low_open=True)
-        with _about("seed"):
-            check_count("seed", self.seed, low=0)
-        with _about("baselines"):
-            if isinstance(self.baselines, str) or not isinstance(self.baselines, Sequence):
-                raise ArgumentTypeError(f"baselines must be a list of names among "
-                                        f"{list(BASELINES)}; got {self.baselines!r}")
-            for name in self.baselines:
-                check_choice("baselines", name, BASELINES)
-        with _about("layer_pairs"):
-            _check_pair_names(self.layer_pairs)
-        with _about("train"):
-            if not isinstance(self.train, Mapping):
-                raise ArgumentTypeError(f"train must be a dict of recipe overrides such as "
-                                        f"{{'epochs': 5}}; got {self.train!r}")
-            if "epochs" in self.train:
-                check_count("train['epochs']", self.train["epochs"], low=0)
-        with _about("device"):
-            resolve_device(self.device)
-        with _about("out_dir"):
-            if self.out_dir is not None and not isinstance(self.out_dir, (str, os.PathLike)):
-                raise ArgumentTypeError(f"out_dir must be a folder path or None; "
-                                        f"got {self.out_dir!r}")
+        _check_config(self)
 
     @property
     def fractions(self) -> list[float]:
         q = self.prune_fraction
         return [float(q)] if isinstance(q, (int, float)) else [float(v) for v in q]
+
+
+def _check_config(cfg: MintConfig) -> None:
+    """Check every field of ``cfg`` once: a wrong type is a TypeError, a wrong value a
+    ValueError, each naming the field (also as ``exc.field``, for the command line) and what
+    it accepts. Fills in the per-dataset defaults of ``model`` and ``samples_per_class``."""
+    with _about("dataset"):
+        check_choice("dataset", cfg.dataset, sorted(data.DATASETS))
+    with _about("model"):
+        cfg.model = check_choice("model", cfg.model or DEFAULT_MODEL[cfg.dataset],
+                                 sorted(models.MODELS))
+    with _about("prune_fraction"):
+        _check_fractions(cfg.prune_fraction)
+    with _about("max_pair_fraction"):
+        check_fraction("max_pair_fraction", cfg.max_pair_fraction)
+    with _about("samples_per_class"):
+        if cfg.samples_per_class is None:
+            cfg.samples_per_class = DEFAULT_SAMPLES_PER_CLASS[cfg.dataset]
+        check_count("samples_per_class", cfg.samples_per_class, low=2)
+    with _about("groups"):
+        if not isinstance(cfg.groups, Mapping):
+            check_count("groups", cfg.groups)
+    with _about("finetune_epochs"):
+        check_count("finetune_epochs", cfg.finetune_epochs, low=0)
+    with _about("finetune_lr"):
+        check_number("finetune_lr", cfg.finetune_lr, low=0.0, low_open=True)
+    with _about("seed"):
+        check_count("seed", cfg.seed, low=0)
+    with _about("baselines"):
+        if isinstance(cfg.baselines, str) or not isinstance(cfg.baselines, Sequence):
+            raise ArgumentTypeError(f"baselines must be a list of names among "
+                                    f"{list(BASELINES)}; got {cfg.baselines!r}")
+        for name in cfg.baselines:
+            check_choice("baselines", name, BASELINES)
+    with _about("layer_pairs"):
+        _check_pair_names(cfg.layer_pairs)
+    with _about("train"):
+        if not isinstance(cfg.train, Mapping):
+            raise ArgumentTypeError(f"train must be a dict of recipe overrides such as "
+                                    f"{{'epochs': 5}}; got {cfg.train!r}")
+        if "epochs" in cfg.train:
+            check_count("train['epochs']", cfg.train["epochs"], low=0)
+    with _about("device"):
+        resolve_device(cfg.device)
+    with _about("out_dir"):
+        if cfg.out_dir is not None and not isinstance(cfg.out_dir, (str, os.PathLike)):
+            raise ArgumentTypeError(f"out_dir must be a folder path or None; got {cfg.out_dir!r}")
 
 
 @contextmanager
@@ -301,7 +305,7 @@ def _move_aside(path: Path, error: Exception) -> None:
     """Rename an unreadable cached file out of the way (kept for inspection) and say so."""
     aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(path, aside)
-    warnings.warn(f"cached baseline {path} could not be read ({error}); moved it to "
+    warnings.warn(f"cached training file {path} could not be read ({error}); moved it to "
                   f"{aside.name} and training the baseline again", stacklevel=3)
 
 
