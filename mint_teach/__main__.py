@@ -1,12 +1,37 @@
 """Command line: ``python -m mint_teach demo`` and ``python -m mint_teach run ...``.
 
-A thin shell on :func:`mint_teach.pipeline.run_mint`.
+A thin shell on :func:`mint_teach.pipeline.run_mint`. Every configuration error is found
+before any training (``MintConfig`` checks each field, ``run_mint`` checks the layer pairs,
+groups, rows per class and the output folder before it trains) and reported as one line that
+names the flag, with exit status 2.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+
+
+# The flag that sets each MintConfig field, for error messages.
+FLAGS = {"dataset": "--dataset", "model": "--model", "layer_pairs": "--pairs",
+         "groups": "--groups", "samples_per_class": "--samples-per-class",
+         "prune_fraction": "--fractions", "max_pair_fraction": "--max-pair-fraction",
+         "finetune_epochs": "--finetune-epochs", "finetune_lr": "--finetune-lr",
+         "train": "--epochs", "baselines": "--baselines", "seed": "--seed",
+         "device": "--device", "root": "--root", "out_dir": "--out",
+         "estimator": "--estimator"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with each usage error on one line (no usage block) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(str(text).split())
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -17,7 +42,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m mint_teach",
         description="MINT: prune a trained network by conditional geometric mutual information.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -35,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--pairs", type=_pair, nargs="+", default=None, metavar="PARENT:CHILD",
                    help="layer pairs to prune, e.g. fc1:fc2 (default: all adjacent pairs)")
     r.add_argument("--groups", type=int, default=20, help="groups per layer (section 3)")
-    r.add_argument("--samples-per-class", type=int, default=250, help="activation rows per class")
+    r.add_argument("--samples-per-class", type=int, default=None,
+                   help="activation rows per class (default: 250; 100 for digits)")
     r.add_argument("--fractions", type=float, nargs="+", default=[0.9],
                    help="prune fraction(s) q of blocks; several give a grid")
     r.add_argument("--max-pair-fraction", type=float, default=0.75, help="per-pair cap")
@@ -43,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--finetune-lr", type=float, default=0.01)
     r.add_argument("--epochs", type=int, default=None, help="baseline training epochs (default: recipe)")
     r.add_argument("--baselines", nargs="*", default=["magnitude", "unstructured"],
-                   help="magnitude, unstructured, random")
+                   choices=["magnitude", "unstructured", "random"],
+                   help="baselines at the same sparsity (none: --baselines alone)")
     r.add_argument("--estimator", default="faithful", choices=["faithful", "published"],
                    help="dependency statistic: the method (faithful) or the published code's")
     r.add_argument("--seed", type=int, default=0)
@@ -56,33 +83,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     from . import distributed
     from .pipeline import MintConfig, run_mint
 
     distributed.setup()  # joins the process group under torchrun; a no-op otherwise
     main_rank = distributed.is_main()
-
-    if args.command == "demo":
-        cfg = MintConfig(dataset="digits", groups=20, samples_per_class=100,
-                         prune_fraction=[0.6, 0.8, 0.9], finetune_epochs=15, finetune_lr=0.02,
-                         baselines=("magnitude", "unstructured"))
-    else:
-        cfg = MintConfig(dataset=args.dataset, model=args.model, layer_pairs=args.pairs,
-                         groups=args.groups, samples_per_class=args.samples_per_class,
-                         prune_fraction=args.fractions, max_pair_fraction=args.max_pair_fraction,
-                         finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
-                         train={} if args.epochs is None else {"epochs": args.epochs},
-                         baselines=tuple(args.baselines), estimator=args.estimator,
-                         seed=args.seed, device=args.device,
-                         root=args.root, out_dir=args.out, quick=args.quick or None,
-                         progress=not args.no_progress)
     start = time.perf_counter()
     try:
+        cfg = _config(args, MintConfig)
         result = run_mint(cfg)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        field = getattr(exc, "field", None)
+        if field is None and not isinstance(exc, (ValueError, KeyError, OSError)):
+            raise  # a TypeError that is not about the configuration is a bug: show it
+        where = f"argument {FLAGS[field]}: " if field in FLAGS else ""
         if main_rank:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"{parser.prog} {args.command}: error: {where}{_one_line(exc)}",
+                  file=sys.stderr)
         return 2
     finally:
         distributed.cleanup()
@@ -91,9 +110,29 @@ def main(argv=None) -> int:
     print(f"\nMINT on {cfg.dataset} / {cfg.model} "
           f"({time.perf_counter() - start:.0f} s; dependencies {result.timings['dependencies']:.1f} s)")
     print(result.table())
+    if cfg.out_dir and result.saved_to is None:
+        print(f"{parser.prog}: error: the results could not be written to {cfg.out_dir} "
+              "(see the warning above)", file=sys.stderr)
+        return 1
     if cfg.out_dir:
-        print(f"results and figures in {cfg.out_dir}/{cfg.dataset}-{cfg.model}/")
+        print(f"results and figures in {result.saved_to}/")
     return 0
+
+
+def _config(args, config_class):
+    """The MintConfig of the parsed command line (checked field by field as it is built)."""
+    if args.command == "demo":
+        return config_class(dataset="digits", groups=20, samples_per_class=100,
+                            prune_fraction=[0.6, 0.8, 0.9], finetune_epochs=15,
+                            finetune_lr=0.02, baselines=("magnitude", "unstructured"))
+    return config_class(
+        dataset=args.dataset, model=args.model, layer_pairs=args.pairs, groups=args.groups,
+        samples_per_class=args.samples_per_class, prune_fraction=args.fractions,
+        max_pair_fraction=args.max_pair_fraction, finetune_epochs=args.finetune_epochs,
+        finetune_lr=args.finetune_lr, train={} if args.epochs is None else {"epochs": args.epochs},
+        baselines=tuple(args.baselines), estimator=args.estimator, seed=args.seed,
+        device=args.device, root=args.root,
+        out_dir=args.out, quick=args.quick or None, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import _fused_prim
-from .graphs import cross_edges, padded_width, pairwise_sq_dists, prim_rows
+from .graphs import cross_edges, padded_width, pairwise_sq_dists, prim_rows, rescale_together
 
 MODES = ("faithful", "published", "unconditional")
 
@@ -120,6 +120,7 @@ def block_counts(
         # Z is empty or ignored: no nearest neighbour to find, so match A to B at random
         random_match = torch.randperm(len(b_rows), generator=generator)[: len(a_rows)]
         random_match = random_match.to(device)
+    parent, child = rescale_together(parent, child)  # a tree does not depend on the scale
     # centring changes no distance but keeps float32's |a|^2 + |b|^2 - 2 a.b accurate
     parent = (parent - parent.mean(dim=0)).to(device, torch.float32)
     child = (child - child.mean(dim=0)).to(device, torch.float32)

@@ -3,10 +3,15 @@
 Every public function checks its arguments once, at the boundary, and raises ``ValueError``
 with a message that names the argument, the value it got and what would be accepted. Nothing
 below this boundary re-checks, so a bad argument never surfaces as a shape error deep inside
-torch.
+torch. A value of the wrong type (a string or a boolean where a number belongs) raises
+:class:`ArgumentTypeError`, which is both a ``TypeError`` and a ``ValueError``: the string
+``"0.5"`` is never converted and ``True`` is never read as 1. The scalar checks follow the
+spirit of scikit-learn's ``check_scalar``: ``check_number``, ``check_fraction``,
+``check_count`` and ``check_choice``; ``check_device`` is the one check of a device.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -16,7 +21,11 @@ import torch
 from .config import resolve_device
 
 __all__ = [
+    "ArgumentTypeError",
+    "check_choice",
     "check_count",
+    "check_fraction",
+    "check_number",
     "check_device",
     "check_matrix",
     "check_same_rows",
@@ -113,6 +122,69 @@ def check_same_rows(**matrices: torch.Tensor) -> int:
     return next(iter(rows.values()))
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type. A TypeError, and a ValueError for code that catches the
+    toolkit's ValueError for every bad argument."""
+
+
+def _type_error(name: str, value: Any, wanted: str) -> ArgumentTypeError:
+    return ArgumentTypeError(f"{name} must be {wanted}; got {value!r} of type "
+                             f"{type(value).__name__}")
+
+
+def check_number(name: str, value: Any, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False,
+                 high_open: bool = False) -> float:
+    """Check that ``value`` is a real number (not a bool or a string) in the given range.
+
+    ``low_open`` / ``high_open`` exclude the bound itself. NaN is always refused. Returns the
+    value as a float.
+
+    Examples
+    --------
+    >>> check_number("lr", 0.1, low=0, low_open=True)
+    0.1
+    """
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0 \
+            and value.dtype != torch.bool and value.dtype != np.bool_:
+        value = value.item()  # a 0-d tensor or array, e.g. from torch.quantile
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _type_error(name, value, "a number")
+    value = float(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if math.isnan(value) or below or above:
+        lo = "" if low is None else f"{'(' if low_open else '['}{low:g}"
+        hi = "" if high is None else f"{high:g}{')' if high_open else ']'}"
+        where = (f"in {lo}, {hi}" if low is not None and high is not None
+                 else f"{'>' if low_open else '>='} {low:g}" if low is not None
+                 else f"{'<' if high_open else '<='} {high:g}" if high is not None
+                 else "a number")
+        raise ValueError(f"{name} must be {where}; got {value!r}")
+    return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """Check that ``value`` is a number in [0, 1] (not a bool, a string or NaN)."""
+    return check_number(name, value, low=0.0, high=1.0)
+
+
+def check_choice(name: str, value: Any, choices) -> str:
+    """Check that ``value`` is one of the names ``choices`` and return it.
+
+    Examples
+    --------
+    >>> check_choice("schedule", "cosine", ("cosine", "step"))
+    'cosine'
+    """
+    choices = list(choices)
+    if not isinstance(value, str):
+        raise _type_error(name, value, f"one of {choices}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
 def check_count(name: str, value: Any, *, low: int = 1, high: int | None = None,
                 high_means: str = "") -> int:
     """Check that ``value`` is an integer in ``[low, high]`` and return it as an int.
@@ -121,9 +193,7 @@ def check_count(name: str, value: Any, *, low: int = 1, high: int | None = None,
     Booleans are rejected even though Python counts them as integers.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(  # noqa: TRY004 - the toolkit reports every bad argument as ValueError
-            f"{name} must be an integer; got {value!r} of type {type(value).__name__}"
-        )
+        raise _type_error(name, value, "an integer")
     value = int(value)
     if value < low or (high is not None and value > high):
         upper = "" if high is None else f" and at most {high}"
@@ -142,13 +212,9 @@ def check_seed(seed: Any) -> int | None:
 
 
 def check_device(device: Any = None) -> torch.device:
-    """Resolve ``device`` as ``config.resolve_device`` does, and make sure it is usable here.
+    """Resolve ``device`` and make sure it is usable here (``config.resolve_device``).
 
-    None or "auto" mean CUDA when available, else the CPU. Asking for CUDA on a machine
-    without it raises ValueError now, rather than a RuntimeError deep inside torch later.
+    None or "auto" mean CUDA when available, else the CPU. An unknown name, or CUDA on a
+    machine without it, raises ValueError now rather than a RuntimeError deep inside torch.
     """
-    resolved = resolve_device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was requested but CUDA is not available here; "
-                         "use None, 'auto' or 'cpu'")
-    return resolved
+    return resolve_device(device)

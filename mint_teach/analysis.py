@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from ._validation import check_count, check_number
 from .config import resolve_device
 from .train import make_loader, predict
 
@@ -44,19 +45,16 @@ ATTACKS = ("fgsm", "pgd")
 
 # ----------------------------------------------------------------------------- checks
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
+_check_positive_int = check_count  # (name, value) -> int >= 1, the shared check
 
 
 def _check_eps(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A perturbation size: a finite number >= 0 in pixel units (images in [0, 1])."""
+    eps = check_number(name, value, low=0.0)
+    if not math.isfinite(eps):
         raise ValueError(f"{name} must be a finite number >= 0 (pixel units, images in [0, 1]); "
                          f"got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0 (pixel units, images in [0, 1]); got {value!r}")
-    return float(value)
+    return eps
 
 
 def _check_attack(attack) -> str:
@@ -365,8 +363,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     steps = _check_positive_int("steps", steps)
     if alpha is None:
         alpha = 2.5 * eps / steps
-    elif isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-        raise ValueError(f"alpha must be a positive number (pixel units) or None; got {alpha!r}")
+    else:
+        alpha = check_number("alpha", alpha, low=0.0, low_open=True)
     stats = _pixel_stats(x, mean, std)
     p = _to_pixels(x, stats)
     if eps == 0:

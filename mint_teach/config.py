@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import torch
 
-__all__ = ["is_quick", "data_root", "cache_dir", "resolve_device", "cpu_quota", "limit_threads"]
+__all__ = ["is_quick", "data_root", "cache_dir", "resolve_device", "cpu_quota", "limit_threads",
+           "write_atomic"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -42,13 +46,38 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, or CUDA when available, else the CPU."""
-    if device is None or device == "auto":
+    """The given device, or CUDA when available, else the CPU; checked to be usable here.
+
+    This is the one place where the toolkit reads a ``device`` argument. None or "auto" mean
+    CUDA when available, else the CPU. A name torch does not know, a CUDA device on a machine
+    without CUDA (or past its last GPU) and an unavailable Apple "mps" device raise ValueError
+    now, naming the device, rather than a driver error deep inside torch later.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    accepted = "None, 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be {accepted}; got {device!r} of type "
+                        f"{type(device).__name__}")
     try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be None, 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from exc
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be {accepted}; got {device!r}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was requested but CUDA is not available here; "
+                             "use None, 'auto' or 'cpu'")
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA "
+                             f"device(s), cuda:0 to cuda:{count - 1}")
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {device!r} was requested but MPS is not available here; "
+                             "use None, 'auto' or 'cpu'")
+    elif resolved.type not in ("cpu", "meta"):
+        raise ValueError(f"device must be {accepted}; got {device!r}")
+    return resolved
 
 
 def cpu_quota() -> int | None:
@@ -71,3 +100,26 @@ def limit_threads() -> int:
     if quota is not None and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > quota:
         torch.set_num_threads(quota)
     return torch.get_num_threads()
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file so that no reader ever sees it half-written.
+
+    ``write(f)`` fills a temporary file with a unique name in ``path``'s folder (so two
+    processes writing the same path never share one), which is flushed to disk and then
+    renamed over ``path`` in one step (``os.replace``). On any error the temporary file is
+    removed and ``path`` keeps its old content.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -12,6 +12,7 @@ import os
 import tarfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
-from .config import cache_dir, data_root
+from ._validation import check_count
+from .config import cache_dir, data_root, write_atomic
 
 __all__ = [
     "DATASETS",
@@ -147,21 +149,72 @@ def _missing(name: str, looked: list[Path], how: str) -> FileNotFoundError:
     )
 
 
+_MNIST_FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_IDX_MAGIC = {3: 2051, 1: 2049}  # unsigned bytes, 3-D images / 1-D labels
+
+
 def _load_mnist(root: Path, train: bool, download: bool) -> ImageDataset:
+    raw = root / "MNIST" / "raw"
+    image_file, label_file = (raw / name for name in _MNIST_FILES[train])
+    if not (image_file.exists() and label_file.exists()):
+        _download_mnist(root, train, download, raw)
+    images = _read_idx(image_file, ndim=3)
+    labels = _read_idx(label_file, ndim=1)
+    if images.shape[1:] != (28, 28):
+        raise ValueError(f"MNIST file {image_file} holds {images.shape[1]}x{images.shape[2]} "
+                         "images; MNIST images are 28x28")
+    if len(images) != len(labels):
+        raise ValueError(f"MNIST files disagree: {image_file.name} has {len(images)} images but "
+                         f"{label_file.name} has {len(labels)} labels")
+    if len(labels) and labels.max() > 9:
+        row = int(np.argmax(labels > 9))
+        raise ValueError(f"MNIST file {label_file} has label {int(labels[row])} at row {row}; "
+                         "labels must be 0-9 (the file is damaged)")
+    mean, std = STATS["mnist"]
+    return ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(
+        labels.astype(np.int64)), mean, std, classes=[str(k) for k in range(10)], name="mnist")
+
+
+def _download_mnist(root: Path, train: bool, download: bool, raw: Path) -> None:
+    """Fetch MNIST's IDX files with torchvision, or say where to stage them."""
+    how = ("Stage it offline by copying the four IDX files (train-images-idx3-ubyte, "
+           "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) into "
+           "ROOT/MNIST/raw/ and pass root=ROOT or set MINT_TEACH_DATA=ROOT.")
+    if not download:
+        raise _missing("MNIST", [raw], how)
     from torchvision.datasets import MNIST
 
-    raw = root / "MNIST" / "raw"
     try:
-        ds = MNIST(str(root), train=train, download=download)
-    except (RuntimeError, OSError) as exc:  # not found locally and no network
-        raise _missing("MNIST", [raw], (
-            "Stage it offline by copying the four IDX files (train-images-idx3-ubyte, "
-            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) into "
-            f"ROOT/MNIST/raw/ and pass root=ROOT or set MINT_TEACH_DATA=ROOT. ({exc})"
-        )) from exc
-    mean, std = STATS["mnist"]
-    return ImageDataset(ds.data.unsqueeze(1).contiguous(), ds.targets, mean, std,
-                        classes=[str(k) for k in range(10)], name="mnist")
+        MNIST(str(root), train=train, download=True)
+    except (RuntimeError, OSError) as exc:  # no network
+        raise _missing("MNIST", [raw], f"{how} ({exc})") from exc
+
+
+def _read_idx(path: Path, *, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (MNIST's format), checked: magic number, size."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot read MNIST file {path}: {exc.strerror}") from None
+    header = 4 + 4 * ndim
+    if len(blob) < header:
+        raise ValueError(f"MNIST file {path} is truncated: {len(blob)} bytes, shorter than its "
+                         f"{header}-byte header; copy or download it again")
+    magic = int.from_bytes(blob[:4], "big")
+    if magic != _IDX_MAGIC[ndim]:
+        raise ValueError(f"MNIST file {path} has magic number {magic}, expected "
+                         f"{_IDX_MAGIC[ndim]}: it is not an IDX file of {ndim}-D unsigned bytes "
+                         "(a compressed .gz must be unpacked first)")
+    dims = [int.from_bytes(blob[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim)]
+    size = header + int(np.prod(dims))
+    if len(blob) != size:
+        state = "truncated" if len(blob) < size else "longer than its header says"
+        raise ValueError(f"MNIST file {path} is {state}: {len(blob)} bytes, its header "
+                         f"({' x '.join(map(str, dims))}) needs {size}; copy or download it again")
+    return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def _load_cifar10(root: Path, train: bool, download: bool) -> ImageDataset:
@@ -195,53 +248,111 @@ def _cifar10_torchvision(root: Path, train: bool, download: bool):
     return images, torch.tensor(ds.targets)
 
 
+def _source_key(source: Path) -> str:
+    """What the decoded arrays depend on: a tarball's size and content hash; for an extracted
+    folder, every file's relative path, size and modification time."""
+    digest = hashlib.sha256()
+    if source.is_dir():
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                info = path.stat()
+                digest.update(f"{path.relative_to(source)}:{info.st_size}:"
+                              f"{info.st_mtime_ns}\n".encode())
+    else:
+        digest.update(f"{source.stat().st_size}:".encode())
+        with open(source, "rb") as f:
+            for chunk in iter(lambda: f.read(2**20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _cifar10_image_folder(source: Path, split: str):
-    """Decode the image-folder tree (or its tarball) once; later loads read a cached .npz."""
-    stamp = f"{source.resolve()}:{source.stat().st_mtime_ns}"
-    key = hashlib.sha1(stamp.encode()).hexdigest()[:12]
-    cached = cache_dir() / f"cifar10-{split}-{key}.npz"
+    """Decode the image-folder tree (or its tarball) once; later loads read a cached .npz.
+
+    The cache is keyed by the source's content (``_source_key``), and a cached file is used
+    only when it records that key and holds arrays of the right shape.
+    """
+    key = _source_key(source)
+    cached = cache_dir() / f"cifar10-{split}-{key[:16]}.npz"
     if cached.is_file():
-        try:
-            with np.load(cached) as z:
-                return torch.from_numpy(z["images"]), torch.from_numpy(z["targets"])
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass  # unreadable cache (e.g. an interrupted write): decode again and rewrite it
+        arrays = _read_cache(cached, key)
+        if arrays is not None:
+            return arrays
     images, targets = _decode_cifar_tree(source, split)
-    # A name unique to this process, so that two processes decoding at once (parallel tests,
-    # several notebooks) never write into the same temporary file; the rename is atomic.
-    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
     try:
-        np.savez(tmp, images=images, targets=targets)
-        tmp.replace(cached)
+        write_atomic(cached, lambda f: np.savez(f, images=images, targets=targets,
+                                                key=np.array(key)))
     except OSError as exc:  # read-only or full cache folder: still return the decoded data
         warnings.warn(f"could not cache decoded CIFAR-10 in {cached.parent}: {exc}", stacklevel=3)
-    finally:
-        tmp.unlink(missing_ok=True)
     return torch.from_numpy(images), torch.from_numpy(targets)
+
+
+def _read_cache(cached: Path, key: str):
+    """The cached (images, targets), or None when the file is unreadable, of another source
+    or of the wrong shape (then the caller decodes again and rewrites it)."""
+    try:
+        with np.load(cached) as z:
+            if "key" not in z.files or str(z["key"]) != key:
+                return None
+            images, targets = z["images"], z["targets"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if images.ndim != 4 or images.shape[1:] != (3, 32, 32) or images.dtype != np.uint8 \
+            or targets.shape != (len(images),) or len(images) == 0:
+        return None
+    return torch.from_numpy(images), torch.from_numpy(targets)
+
+
+def _cifar_items(source: Path, split: str) -> list[tuple[str, int, bytes]]:
+    """(name, label, encoded bytes) of every image of ``split`` in a folder tree or tarball.
+
+    Links in a folder tree are followed only when they stay inside it; a tarball's links are
+    never followed (only regular members are read). A damaged tarball is a ValueError.
+    """
+    index = {c: k for k, c in enumerate(CIFAR10_CLASSES)}
+    items: list[tuple[str, int, bytes]] = []
+    if source.is_dir():
+        inside = source.resolve()
+        for cls in CIFAR10_CLASSES:
+            for path in sorted((source / split / cls).glob("*")):
+                target = path.resolve()
+                if not target.is_relative_to(inside):
+                    raise ValueError(f"CIFAR-10 image {path} is a link to {target}, outside "
+                                     f"{source}; it is not followed (copy the file in instead)")
+                if target.is_file():
+                    items.append((str(path.relative_to(source)), index[cls], target.read_bytes()))
+        return items
+    try:
+        with tarfile.open(source, "r:gz") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if member.isfile() and len(parts) >= 3 and parts[-3] == split and parts[-2] in index:
+                    items.append((member.name, index[parts[-2]], tar.extractfile(member).read()))
+    except (EOFError, tarfile.TarError, zlib.error, OSError) as exc:
+        raise ValueError(f"CIFAR-10 archive {source} is truncated or damaged "
+                         f"({type(exc).__name__}: {exc}); copy or download it again") from None
+    items.sort(key=lambda t: (t[1], t[0]))
+    return items
 
 
 def _decode_cifar_tree(source: Path, split: str):
     from PIL import Image
     from tqdm.auto import tqdm
 
-    index = {c: k for k, c in enumerate(CIFAR10_CLASSES)}
-    items: list[tuple[str, int, bytes]] = []
-    if source.is_dir():
-        for cls in CIFAR10_CLASSES:
-            for path in sorted((source / split / cls).glob("*")):
-                items.append((path.name, index[cls], path.read_bytes()))
-    else:
-        with tarfile.open(source, "r:gz") as tar:
-            for member in tar:
-                parts = Path(member.name).parts
-                if member.isfile() and len(parts) >= 3 and parts[-3] == split and parts[-2] in index:
-                    items.append((member.name, index[parts[-2]], tar.extractfile(member).read()))
-        items.sort(key=lambda t: (t[1], t[0]))
+    items = _cifar_items(source, split)
     if not items:
         raise FileNotFoundError(f"no CIFAR-10 {split} images found in {source}")
     images = np.empty((len(items), 3, 32, 32), dtype=np.uint8)
-    for k, (_, _, blob) in enumerate(tqdm(items, desc=f"decoding CIFAR-10 {split}", leave=False)):
-        img = Image.open(io.BytesIO(blob)).convert("RGB")
+    for k, (name, _, blob) in enumerate(tqdm(items, desc=f"decoding CIFAR-10 {split}",
+                                             leave=False)):
+        try:
+            img = Image.open(io.BytesIO(blob)).convert("RGB")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ValueError(f"CIFAR-10 image {name} in {source} cannot be decoded "
+                             f"({type(exc).__name__}: {exc})") from None
+        if img.size != (32, 32):
+            raise ValueError(f"CIFAR-10 image {name} in {source} is {img.size[0]}x{img.size[1]}; "
+                             "CIFAR-10 images are 32x32")
         images[k] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
     targets = np.array([t[1] for t in items], dtype=np.int64)
     return images, targets
@@ -403,8 +514,7 @@ def targets_of(dataset) -> torch.Tensor:
 
 def balanced_indices(targets, per_class: int, *, seed: int = 0) -> torch.Tensor:
     """Sorted row indices with ``per_class`` rows of every class, drawn without replacement."""
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class <= 0:
-        raise ValueError(f"per_class must be a positive int; got {per_class!r}")
+    per_class = check_count("per_class", per_class)
     targets = torch.as_tensor(targets)
     g = torch.Generator().manual_seed(seed)
     chosen = []
@@ -429,7 +539,15 @@ def class_balanced_subset(dataset, per_class: int, *, seed: int = 0) -> Subset:
 
 def random_crop_flip(x: torch.Tensor, *, padding: int = 4,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard CIFAR augmentation on a batch: random crop after zero padding, random h-flip."""
+    """Standard CIFAR augmentation on a batch: random crop after zero padding, random h-flip.
+
+    ``x`` is a batch ``(batch, channels, height, width)``; for one image use ``x[None]``.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a batch of images, a tensor (batch, channels, height, "
+                         f"width); got {shape} (for one image pass x[None])")
+    padding = check_count("padding", padding, low=0)
     b, c, h, w = x.shape
     dev = x.device
     padded = F.pad(x, (padding,) * 4)

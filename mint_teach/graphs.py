@@ -7,7 +7,9 @@ samples. This module holds those three steps:
 - ``pairwise_sq_dists``: squared Euclidean distances between rows;
 - ``mst``: the tree, by networkx (small teaching cases, easy to draw) or by a dense Prim's
   algorithm in torch that runs many trees at once on CPU or GPU (``prim_rows``);
-- ``cross_edges``: the Friedman-Rafsky count R.
+- ``cross_edges``: the Friedman-Rafsky count R;
+- ``rescale_together``: one common power-of-two rescaling of the inputs, so that squared
+  distances neither overflow nor underflow (a tree does not depend on the scale).
 
 ``mst_graph`` and ``draw_mst`` turn a tree into a networkx graph and a picture for notebooks.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+import math
 
 import networkx as nx
 import numpy as np
@@ -31,6 +35,7 @@ __all__ = [
     "padded_width",
     "pairwise_sq_dists",
     "prim_rows",
+    "rescale_together",
 ]
 
 _BACKENDS = ("auto", "networkx", "torch")
@@ -49,6 +54,43 @@ def _as_float_tensor(name: str, value: Any) -> torch.Tensor:
     if tensor.is_complex():
         raise ValueError(f"{name} must be real-valued; got dtype {tensor.dtype}")
     return tensor if tensor.is_floating_point() else tensor.to(torch.float64)
+
+
+def rescale_together(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Divide all ``tensors`` by one power of two that brings their largest |value| into [0.5, 1).
+
+    Minimum spanning trees, cross-edge counts and every MINT estimate depend only on the order
+    of distances, which a common rescaling keeps; but squared distances of values near 1e19
+    overflow float32 (and near 1e200, float64) and those of values near 1e-25 underflow to 0,
+    which silently turns every estimate into 1 or 0. Scaling by a power of two is exact in
+    floating point (short of underflow), so inputs of ordinary size give bit-identical trees,
+    and inputs rescaled by any power of two give the same trees as the originals.
+
+    Parameters
+    ----------
+    *tensors : torch.Tensor
+        Finite floating tensors, all rescaled by the same factor.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        The rescaled tensors (the inputs themselves when they are all zero or already in range).
+
+    Examples
+    --------
+    >>> big, small = rescale_together(torch.tensor([3e300], dtype=torch.float64),
+    ...                               torch.tensor([1.0], dtype=torch.float64))
+    >>> 0.5 <= float(big) < 1.0, float(small) > 0
+    (True, True)
+    """
+    peak = max((float(t.detach().abs().max()) for t in tensors if t.numel()), default=0.0)
+    if peak == 0.0 or not math.isfinite(peak):
+        return tensors
+    exponent = math.frexp(peak)[1]  # peak = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    if exponent == 0:
+        return tensors
+    half = -exponent // 2  # two steps: 2**1074 alone would overflow a float
+    return tuple(t * 2.0**half * 2.0**(-exponent - half) for t in tensors)
 
 
 def pairwise_sq_dists(a: Any, b: Any | None = None) -> torch.Tensor:
@@ -200,13 +242,18 @@ def _distance_stack(points_or_dists: Any, dists: bool) -> tuple[torch.Tensor, bo
             raise ValueError(f"{name} must hold finite, non-negative distances")
         if not torch.allclose(stack, stack.transpose(1, 2)):
             raise ValueError(f"{name} must be symmetric (a distance matrix)")
-        return stack, value.ndim == 3
+        return rescale_together(stack)[0], value.ndim == 3
     if value.ndim == 3:  # a batch of point sets
         for t in range(value.shape[0]):
             check_matrix(f"{name}[{t}]", value[t], dtype=value.dtype)
-        return pairwise_sq_dists(value), True
-    points = check_matrix(name, value, dtype=value.dtype)
-    return pairwise_sq_dists(points)[None], False
+        stack, batched = pairwise_sq_dists(rescale_together(value)[0]), True
+    else:
+        points = check_matrix(name, value, dtype=value.dtype)
+        stack, batched = pairwise_sq_dists(rescale_together(points)[0])[None], False
+    if not bool(torch.isfinite(stack).all()):
+        raise ValueError(f"{name}: squared distances are not finite in {stack.dtype}; "
+                         "pass float64 points")
+    return stack, batched
 
 
 def _mst_networkx(dists: torch.Tensor) -> torch.Tensor:
@@ -264,6 +311,7 @@ def mst(
     [[0, 1], [1, 2]]
     """
     backend = _check_backend(backend)
+    device = check_device(device)  # checked on every backend, used by torch's
     stack, batched = _distance_stack(points_or_dists, dists)
     n_trees, n = stack.shape[0], stack.shape[1]
     if backend == "auto":
@@ -273,7 +321,6 @@ def mst(
     elif backend == "networkx":
         edges = torch.stack([_mst_networkx(d) for d in stack])
     else:
-        device = check_device(device)
         padded = torch.nn.functional.pad(stack.to(device), (0, padded_width(n) - n))
         flat = padded.reshape(n_trees * n, -1)  # row v of tree t is flat[t * n + v]
         offsets = torch.arange(n_trees, device=device) * n

@@ -36,7 +36,7 @@ from ._validation import (
     check_same_rows,
     check_seed,
 )
-from .graphs import cross_edges, mst, pairwise_sq_dists
+from .graphs import cross_edges, mst, pairwise_sq_dists, rescale_together
 
 __all__ = [
     "MIN_ROWS_CONDITIONAL",
@@ -89,6 +89,7 @@ def hp_from_count(r: Any, m: int, n: int) -> Any:
 
     ``r`` may be a number or a tensor of counts.
     """
+    m, n = check_count("m", m), check_count("n", n)  # sample sizes: both samples non-empty
     return 1.0 - r * (m + n) / (2.0 * m * n)
 
 
@@ -203,7 +204,8 @@ def nn_bootstrap(x: Any, y: Any, z: Any, *, seed: int | None = None
     if z.shape[1] == 0:
         match = b_rows[torch.randperm(len(b_rows), generator=generator).to(x.device)]
     else:
-        centred = z - z.mean(dim=0)
+        centred = rescale_together(z)[0]  # no overflow or underflow in the distances
+        centred = centred - centred.mean(dim=0)
         norms = (centred * centred).sum(dim=1)
         rounding = _ROUNDING * (norms[a_rows, None] + norms[None, b_rows])
         dists = pairwise_sq_dists(centred[a_rows], centred[b_rows])

@@ -9,8 +9,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -19,12 +22,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import activations, data, distributed, models, pruning, train
-from .config import cache_dir, is_quick, resolve_device
+from ._validation import ArgumentTypeError, check_choice, check_count, check_fraction, check_number
+from .config import cache_dir, is_quick, resolve_device, write_atomic
 
 __all__ = [
     "TRAIN_DEFAULTS",
     "MintConfig",
     "MintResult",
+    "check_feasible",
+    "check_out_dir",
     "compute_dependencies",
     "estimate_dependency_seconds",
     "groups_per_layer",
@@ -38,6 +44,10 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn", "imagefolder": "resnet50"}
+# Activation rows per class (section 2; the paper's 250); digits has about 133 a class.
+DEFAULT_SAMPLES_PER_CLASS = {"digits": 100, "mnist": 250, "cifar10": 250, "imagefolder": 250}
+BASELINES = ("magnitude", "unstructured", "random")
+ESTIMATORS = ("faithful", "published")
 
 # Training recipes that reach the baselines (section 1); quick mode shrinks the epochs.
 TRAIN_DEFAULTS: dict[str, dict] = {
@@ -59,7 +69,8 @@ class MintConfig:
     groups : units per layer split into this many groups (section 3), an int, or a dict
         ``{child_layer: (child_groups, parent_groups)}``; a pair whose child is the output layer
         uses one child group per class.
-    samples_per_class : activation rows per class (section 2; paper: 250).
+    samples_per_class : activation rows per class (section 2; paper: 250); None: 250, or 100
+        for digits, which has about 133 training images a class.
     prune_fraction : one fraction q of blocks to prune, or a grid of them (section 5).
     finetune_epochs, finetune_lr : fine-tuning with masks fixed (section 6).
     train : overrides of the baseline training recipe (epochs, lr, ...).
@@ -76,7 +87,7 @@ class MintConfig:
     model: str | None = None
     layer_pairs: Sequence[tuple[str, str]] | None = None
     groups: int | dict = 20
-    samples_per_class: int = 250
+    samples_per_class: int | None = None
     prune_fraction: float | Sequence[float] = 0.9
     max_pair_fraction: float = 0.75
     finetune_epochs: int = 5
@@ -93,29 +104,96 @@ class MintConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if self.dataset not in data.DATASETS:
-            raise ValueError(f"dataset must be one of {sorted(data.DATASETS)}; got {self.dataset!r}")
-        self.model = self.model or DEFAULT_MODEL[self.dataset]
-        if self.model not in models.MODELS:
-            raise ValueError(f"model must be one of {sorted(models.MODELS)}; got {self.model!r}")
-        fractions = self.fractions
-        if not fractions or any(not isinstance(q, (int, float)) or not 0 <= q <= 1 for q in fractions):
-            raise ValueError(f"prune_fraction must be a number in [0, 1] or a list of them; "
-                             f"got {self.prune_fraction!r}")
-        if isinstance(self.samples_per_class, bool) or not isinstance(self.samples_per_class, int) \
-                or self.samples_per_class < 2:
-            raise ValueError(f"samples_per_class must be an int >= 2; got {self.samples_per_class!r}")
-        if self.estimator not in ("faithful", "published"):
-            raise ValueError(f"estimator must be 'faithful' or 'published'; got {self.estimator!r}")
-        unknown = set(self.baselines) - {"magnitude", "unstructured", "random"}
-        if unknown:
-            raise ValueError(f"baselines must be among 'magnitude', 'unstructured', 'random'; "
-                             f"got {sorted(unknown)}")
+        _check_config(self)
 
     @property
     def fractions(self) -> list[float]:
         q = self.prune_fraction
         return [float(q)] if isinstance(q, (int, float)) else [float(v) for v in q]
+
+
+def _check_config(cfg: MintConfig) -> None:
+    """Check every field of ``cfg`` once: a wrong type is a TypeError, a wrong value a
+    ValueError, each naming the field (also as ``exc.field``, for the command line) and what
+    it accepts. Fills in the per-dataset defaults of ``model`` and ``samples_per_class``."""
+    with _about("dataset"):
+        check_choice("dataset", cfg.dataset, sorted(data.DATASETS))
+    with _about("model"):
+        cfg.model = check_choice("model", cfg.model or DEFAULT_MODEL[cfg.dataset],
+                                 sorted(models.MODELS))
+    with _about("prune_fraction"):
+        _check_fractions(cfg.prune_fraction)
+    with _about("max_pair_fraction"):
+        check_fraction("max_pair_fraction", cfg.max_pair_fraction)
+    with _about("samples_per_class"):
+        if cfg.samples_per_class is None:
+            cfg.samples_per_class = DEFAULT_SAMPLES_PER_CLASS[cfg.dataset]
+        check_count("samples_per_class", cfg.samples_per_class, low=2)
+    with _about("groups"):
+        if not isinstance(cfg.groups, Mapping):
+            check_count("groups", cfg.groups)
+    with _about("finetune_epochs"):
+        check_count("finetune_epochs", cfg.finetune_epochs, low=0)
+    with _about("finetune_lr"):
+        check_number("finetune_lr", cfg.finetune_lr, low=0.0, low_open=True)
+    with _about("seed"):
+        check_count("seed", cfg.seed, low=0)
+    with _about("baselines"):
+        if isinstance(cfg.baselines, str) or not isinstance(cfg.baselines, Sequence):
+            raise ArgumentTypeError(f"baselines must be a list of names among "
+                                    f"{list(BASELINES)}; got {cfg.baselines!r}")
+        for name in cfg.baselines:
+            check_choice("baselines", name, BASELINES)
+    with _about("layer_pairs"):
+        _check_pair_names(cfg.layer_pairs)
+    with _about("train"):
+        if not isinstance(cfg.train, Mapping):
+            raise ArgumentTypeError(f"train must be a dict of recipe overrides such as "
+                                    f"{{'epochs': 5}}; got {cfg.train!r}")
+        if "epochs" in cfg.train:
+            check_count("train['epochs']", cfg.train["epochs"], low=0)
+    with _about("estimator"):
+        check_choice("estimator", cfg.estimator, ESTIMATORS)
+    with _about("device"):
+        resolve_device(cfg.device)
+    with _about("out_dir"):
+        if cfg.out_dir is not None and not isinstance(cfg.out_dir, (str, os.PathLike)):
+            raise ArgumentTypeError(f"out_dir must be a folder path or None; got {cfg.out_dir!r}")
+
+
+@contextmanager
+def _about(name: str):
+    """Tag an error raised inside with the config field it is about (``exc.field``), so the
+    command line can name the flag."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError) as exc:
+        exc.field = name
+        raise
+
+
+def _check_fractions(value) -> list[float]:
+    """One prune fraction or a non-empty list of them, each a number in [0, 1]."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (int, float, Sequence)):
+        raise ArgumentTypeError(f"prune_fraction must be a number in [0, 1] or a list of them; "
+                                f"got {value!r} of type {type(value).__name__}")
+    values = list(value) if isinstance(value, Sequence) else [value]
+    if not values:
+        raise ValueError("prune_fraction must be a number in [0, 1] or a non-empty list of them; "
+                         "got an empty list")
+    return [check_fraction("prune_fraction", q) for q in values]
+
+
+def _check_pair_names(pairs) -> None:
+    """None, or a list of (parent, child) pairs of layer names (checked against the model
+    by ``check_feasible``)."""
+    if pairs is None:
+        return
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence) or not pairs or any(
+            isinstance(p, str) or not isinstance(p, Sequence) or len(p) != 2
+            or not all(isinstance(name, str) for name in p) for p in pairs):
+        raise ArgumentTypeError(f"layer_pairs must be None or a non-empty list of (parent, "
+                                f"child) pairs of layer names; got {pairs!r}")
 
 
 @dataclass
@@ -134,6 +212,7 @@ class MintResult:
     pruned_model: nn.Module
     compact_model: nn.Module
     compact: dict
+    saved_to: str | None = None  # the folder holding result.json and figures, once written
 
     def table(self) -> str:
         """A small text table: baseline, MINT and the baselines at the same sparsity."""
@@ -206,21 +285,38 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
     path = cache_dir() / "checkpoints" / (
         f"{cfg.dataset}-{cfg.model}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt")
     if cfg.reuse_checkpoint and path.is_file():
-        meta = train.load_checkpoint(model, path)
-        if meta.get("test_items") != len(test_set):  # cached accuracy was of another test set
-            meta["test_acc"] = train.evaluate(model, test_set, device=cfg.device)
-        return model, float(meta["test_acc"]), True
+        try:
+            meta = train.load_checkpoint(model, path)
+        except train.CheckpointError as exc:
+            _move_aside(path, exc)
+        else:
+            if meta.get("test_items") != len(test_set):  # cached accuracy: another test set
+                meta["test_acc"] = train.evaluate(model, test_set, device=cfg.device)
+            return model, float(meta["test_acc"]), True
     subset = data.class_balanced_subset(train_set, per_class, seed=cfg.seed) if per_class else train_set
     state = path.with_suffix(".state.pt")  # per-epoch state: an interrupted run resumes
-    _fit(model, subset, **recipe, augment=data.random_crop_flip if augment else None,
-         device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline",
-         checkpoint=state)
+    kwargs = dict(**recipe, augment=data.random_crop_flip if augment else None,
+                  device=cfg.device, seed=cfg.seed, progress=cfg.progress, desc="baseline",
+                  checkpoint=state)
+    try:
+        _fit(model, subset, **kwargs)
+    except train.CheckpointError as exc:  # checked before any training step
+        _move_aside(state, exc)
+        _fit(model, subset, **kwargs)
     acc = train.evaluate(model, test_set, device=cfg.device)
     if distributed.is_main():  # one writer under torchrun
         train.save_checkpoint(model, path, meta={"test_acc": acc, "test_items": len(test_set),
                                                  "recipe": key})
     state.unlink(missing_ok=True)
     return model, acc, False
+
+
+def _move_aside(path: Path, error: Exception) -> None:
+    """Rename an unreadable cached file out of the way (kept for inspection) and say so."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    warnings.warn(f"cached training file {path} could not be read ({error}); moved it to "
+                  f"{aside.name} and training the baseline again", stacklevel=3)
 
 
 def pair_groups(model: nn.Module, pairs, groups) -> dict[tuple[str, str], tuple[int, int]]:
@@ -414,6 +510,54 @@ def _same_blocks(model: nn.Module, method: str, per_pair: dict, groups: dict, se
     return masks
 
 
+def _rows_per_class(cfg: MintConfig) -> int:
+    """Activation rows per class: ``samples_per_class``, at most 100 in quick mode."""
+    return min(cfg.samples_per_class, 100) if is_quick(cfg.quick) else cfg.samples_per_class
+
+
+def check_out_dir(out_dir) -> None:
+    """Make sure results can be written to ``out_dir`` before any work starts.
+
+    Creates the folder when missing and writes and removes a probe file. Raises ValueError
+    (``exc.field == "out_dir"``) naming the folder and the reason.
+    """
+    if not out_dir:
+        return
+    folder = Path(out_dir)
+    with _about("out_dir"):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"out_dir {str(folder)!r} exists and is not a folder; pass a "
+                             "folder for the results, or --out '' to write nothing")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / ".write-probe", lambda f: f.write(b""))
+            (folder / ".write-probe").unlink()
+        except OSError as exc:
+            raise ValueError(f"out_dir {str(folder)!r} is not writable: {exc.strerror or exc}; "
+                             "pass another folder") from None
+
+
+def check_feasible(cfg: MintConfig, train_set) -> None:
+    """Everything about ``cfg`` that needs the data or the model, checked before training.
+
+    The layer pairs (known, adjacent), the groups (a dict needs an entry per child layer) and
+    the activation rows per class (the smallest class must have that many). Raises
+    ValueError or KeyError with ``exc.field`` naming the config field.
+    """
+    model = _build(cfg, train_set)  # untrained: only its layers are looked at
+    with _about("layer_pairs"):
+        pairs = models.layer_pairs(model, cfg.layer_pairs)
+    with _about("groups"):
+        pair_groups(model, pairs, cfg.groups)
+    per_class = _rows_per_class(cfg)
+    smallest = int(torch.bincount(data.targets_of(train_set)).min())
+    with _about("samples_per_class"):
+        if per_class > smallest:
+            raise ValueError(f"samples_per_class={per_class} but the smallest class of "
+                             f"the {cfg.dataset} training split has {smallest} images; use "
+                             f"samples_per_class <= {smallest}")
+
+
 def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
     """Run MINT end to end and return what it measured (sections 1-7).
 
@@ -426,21 +570,20 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
         main = distributed.is_main()
         cfg = replace(cfg, progress=cfg.progress and main, out_dir=cfg.out_dir if main else None,
                       device=str(distributed.local_device(cfg.device)))
-    quick = is_quick(cfg.quick)
     dev = resolve_device(cfg.device)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
+    check_out_dir(cfg.out_dir)
     train_set = data.load_dataset(cfg.dataset, root=cfg.root, train=True)
     test_set = data.load_dataset(cfg.dataset, root=cfg.root, train=False)
+    check_feasible(cfg, train_set)
     model, base_acc, reused = train_baseline(cfg, train_set, test_set)
     timings["baseline_reused" if reused else "baseline_train"] = time.perf_counter() - clock
 
     pairs = models.layer_pairs(model, cfg.layer_pairs)
     groups = pair_groups(model, pairs, cfg.groups)
-    per_class = cfg.samples_per_class
-    if quick:
-        per_class = min(per_class, 100)
+    per_class = _rows_per_class(cfg)
     rows, child_rows = data.class_balanced_subset(train_set, per_class, seed=cfg.seed), None
     if cfg.estimator == "published":  # drawn as the published scripts draw them
         rows, child_rows = published_rows(train_set, per_class, seed=cfg.seed)
@@ -503,7 +646,13 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
                         pruned_model=best["model"], compact_model=compact_model,
                         compact=compact_info)
     if cfg.out_dir:
-        _write(result, Path(cfg.out_dir) / f"{cfg.dataset}-{cfg.model}")
+        folder = Path(cfg.out_dir) / f"{cfg.dataset}-{cfg.model}"
+        try:
+            _write(result, folder)
+            result.saved_to = str(folder)
+        except OSError as exc:  # the run is done: keep it, say what could not be written
+            warnings.warn(f"could not write the results to {folder}: {exc}; they are in the "
+                          "returned MintResult (result.to_dict())", stacklevel=2)
     return result
 
 
@@ -517,9 +666,15 @@ def _write(result: MintResult, folder: Path) -> None:
     from . import plots
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "result.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
+    _write_text_atomic(folder / "result.json", result.to_dict())
     fig = plots.plot_dependencies(result.dependencies)
-    fig.savefig(folder / "dependencies.png", dpi=90)
+    write_atomic(folder / "dependencies.png", lambda f: fig.savefig(f, format="png", dpi=90))
     fig = plots.plot_tradeoff(result.rows, baseline_acc=result.baseline_acc)
-    fig.savefig(folder / "tradeoff.png", dpi=90)
+    write_atomic(folder / "tradeoff.png", lambda f: fig.savefig(f, format="png", dpi=90))
     plt.close("all")
+
+
+def _write_text_atomic(path: Path, obj) -> None:
+    """``obj`` as indented JSON in ``path``, written whole or not at all."""
+    text = json.dumps(obj, indent=1, default=str)
+    write_atomic(path, lambda f: f.write(text.encode()))

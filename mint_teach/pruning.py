@@ -18,14 +18,13 @@ MINT (:func:`masks_from_dependencies`), magnitude (:func:`magnitude_masks`) and 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ._validation import check_count
+from ._validation import check_count, check_fraction, check_number
 from .mi import split_groups
 from .models import MLP, VGG, BasicBlock, ResNetCifar, layer_pairs, prunable_layers
 
@@ -120,9 +119,7 @@ def masks_from_dependencies(
     scores = {key: _check_matrix(key, value) for key, value in dependencies.items()}
 
     if threshold is not None:
-        delta = float(threshold)
-        if math.isnan(delta):
-            raise ValueError(f"threshold must be a number; got {threshold!r}")
+        delta = check_number("threshold", threshold)
         pruned = {key: d <= delta for key, d in scores.items()}
     else:
         q = _check_fraction("prune_fraction", prune_fraction)
@@ -211,7 +208,7 @@ def apply_masks(model: nn.Module, masks: Mapping) -> nn.Module:
                     f"shape {tuple(weight.shape)}"
                 )
         else:
-            parent, child = _check_pair(names, key)
+            parent, child = _check_pair(model, key)
             weight = modules[child].weight
             n_parent = _units(modules[parent], parent)
             try:
@@ -545,10 +542,10 @@ def _check_layer(names: list[str], name) -> str:
     return name
 
 
-def _check_pair(names: list[str], key) -> Pair:
+def _check_pair(model: nn.Module, key) -> Pair:
     if not isinstance(key, tuple) or len(key) != 2:
         raise ValueError(f"mask keys must be a layer name or a (parent, child) tuple; got {key!r}")
-    return _check_layer(names, key[0]), _check_layer(names, key[1])
+    return layer_pairs(model, [key])[0]  # known layers, and the parent feeds the child
 
 
 def _check_matrix(name, value) -> torch.Tensor:
@@ -563,10 +560,5 @@ def _check_matrix(name, value) -> torch.Tensor:
 
 
 def _check_fraction(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1]; got {value!r}")
-    return value
+    """A number in [0, 1]; a bool or a string is an ArgumentTypeError (see _validation)."""
+    return check_fraction(name, value)

@@ -17,11 +17,44 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from .config import resolve_device
+from ._validation import check_choice, check_count, check_number
+from .config import resolve_device, write_atomic
 from .data import ImageDataset
 
 __all__ = ["fit", "evaluate", "predict", "seed_everything", "save_checkpoint",
-           "load_checkpoint", "make_loader", "batchnorm_layers", "recalibrate_batchnorm"]
+           "load_checkpoint", "make_loader", "batchnorm_layers", "recalibrate_batchnorm",
+           "CheckpointError"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read (truncated, corrupted, not a checkpoint).
+
+    ``path`` is the file; the message names it and says what torch reported.
+    """
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"checkpoint {os.fspath(path)} cannot be read: {reason}")
+        self.path = os.fspath(path)
+
+
+def _atomic_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` through ``config.write_atomic``: a reader never sees half a file."""
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def _load(path: str | os.PathLike, map_location) -> dict:
+    """``torch.load`` (weights only) of a file that must hold a dict, or a CheckpointError."""
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file raises many types
+        first = (str(exc).splitlines() or [""])[0].split(". ")[0][:160]
+        raise CheckpointError(path, f"it is damaged or not a file saved by torch.save "
+                                    f"({type(exc).__name__}: {first})") from None
+    if not isinstance(blob, dict):
+        raise CheckpointError(path, f"it holds a {type(blob).__name__}, not a checkpoint dict")
+    return blob
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -65,8 +98,7 @@ def make_loader(data, *, batch_size: int = 256, shuffle: bool = False,
     """Batches of ``data``: a DataLoader is returned unchanged, a Dataset gets one."""
     if isinstance(data, DataLoader):
         return data
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    batch_size = check_count("batch_size", batch_size)
     base = data.dataset if isinstance(data, Subset) else data
     if isinstance(base, ImageDataset):
         return _TensorBatches(data, batch_size, shuffle, generator)
@@ -99,16 +131,14 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     -------
     dict with lists ``loss``, ``train_acc`` and (with eval_data) ``test_acc``, fractions in [0, 1].
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
-    if schedule not in ("cosine", "step", "constant"):
-        raise ValueError(f"schedule must be 'cosine', 'step' or 'constant'; got {schedule!r}")
+    epochs = check_count("epochs", epochs, low=0)
+    lr = check_number("lr", lr, low=0.0, low_open=True)
+    schedule = check_choice("schedule", schedule, ("cosine", "step", "constant"))
     dev = resolve_device(device)
     gen = seed_everything(seed)
     aug_gen = torch.Generator().manual_seed(seed + 1)
     loader = make_loader(train_data, batch_size=batch_size, shuffle=True, generator=gen)
+    _check_not_empty("train_data", loader)
     model.to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                           weight_decay=weight_decay, nesterov=momentum > 0)
@@ -125,8 +155,12 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     first = 0
     if checkpoint is not None:
         os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
+    settings = {"epochs": epochs, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+                "batch_size": batch_size, "schedule": schedule, "seed": seed,
+                "batches": len(loader)}
     if checkpoint is not None and os.path.isfile(checkpoint):
-        state = torch.load(checkpoint, map_location=dev, weights_only=True)
+        state = _load(checkpoint, dev)
+        _check_resumable(checkpoint, state, settings)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -162,15 +196,36 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
             post["test acc"] = f"{history['test_acc'][-1]:.3f}"
         bar.set_postfix(post)
         if checkpoint is not None:
-            tmp = f"{checkpoint}.tmp"
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                        "aug_generator": aug_gen.get_state(), "history": history,
-                        "torch_rng": torch.get_rng_state(),
-                        "epoch": epoch + 1}, tmp)
-            os.replace(tmp, checkpoint)
+            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                          "aug_generator": aug_gen.get_state(), "history": history,
+                          "torch_rng": torch.get_rng_state(), "settings": settings,
+                          "epoch": epoch + 1}, checkpoint)
     bar.close()
     return history
+
+
+def _check_not_empty(name: str, loader) -> None:
+    try:
+        batches = len(loader)
+    except TypeError:  # an iterable dataset of unknown length
+        return
+    if batches == 0:
+        raise ValueError(f"{name} is empty (0 items); pass a dataset with at least one item")
+
+
+def _check_resumable(path, state: dict, settings: dict) -> None:
+    """Refuse a per-epoch state saved by a run with other settings (it holds its weights)."""
+    if not isinstance(state, dict) or "epoch" not in state or "model" not in state:
+        raise CheckpointError(path, "it is not a per-epoch training state saved by fit")
+    saved = state.get("settings", {"epochs": max(state["epoch"], settings["epochs"])})
+    differ = {k: (v, settings[k]) for k, v in saved.items() if settings.get(k) != v}
+    if differ or state["epoch"] > settings["epochs"]:
+        listed = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(
+            f"checkpoint {os.fspath(path)} holds the state of another run (epoch "
+            f"{state['epoch']}; {listed or 'more epochs than asked for'}); resume with the "
+            "same settings, or delete it or pass another checkpoint path to start afresh")
 
 
 @torch.no_grad()
@@ -178,9 +233,11 @@ def predict(model: nn.Module, data, *, batch_size: int = 512, device=None,
             progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels of a whole dataset, in eval mode, on the CPU."""
     dev = resolve_device(device)
+    loader = make_loader(data, batch_size=batch_size)
+    _check_not_empty("data", loader)
     model.to(dev).eval()
     logits, labels = [], []
-    for x, y in tqdm(make_loader(data, batch_size=batch_size), desc="evaluate",
+    for x, y in tqdm(loader, desc="evaluate",
                      disable=not progress, leave=False):
         logits.append(model(x.to(dev)).float().cpu())
         labels.append(y)
@@ -246,19 +303,19 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batches: int | None = 50,
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: dict | None = None) -> None:
     """Save the model's weights (and a small dict of plain metadata) to ``path``."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    torch.save({"state_dict": state, "meta": dict(meta or {})}, tmp)
-    os.replace(tmp, path)
+    _atomic_save({"state_dict": state, "meta": dict(meta or {})}, path)
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict:
     """Load weights saved by :func:`save_checkpoint` into ``model`` (safe: weights only).
 
-    Returns the metadata dict stored with them.
+    Returns the metadata dict stored with them. A file that cannot be read raises
+    :class:`CheckpointError` (a ValueError) naming it.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = _load(path, "cpu")
+    if "state_dict" not in blob:
+        raise CheckpointError(path, "it has no 'state_dict'; save it with save_checkpoint")
     model.load_state_dict(blob["state_dict"])
     return blob.get("meta", {})

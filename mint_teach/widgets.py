@@ -208,6 +208,9 @@ def threshold_explorer(
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
+    if len(eval_data) == 0:
+        raise ValueError("eval_data is empty (0 items); pass the test set, e.g. "
+                         "data.load_dataset('digits', train=False)")
     if not isinstance(dependencies, Mapping) or len(dependencies) == 0:
         raise ValueError(
             "dependencies must be a non-empty dict {(parent, child): D of shape (G_c, G_p)}, "
