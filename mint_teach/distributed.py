@@ -22,10 +22,8 @@ falls back to the single-process one.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -36,7 +34,7 @@ from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from .config import resolve_device
+from .config import resolve_device, write_atomic
 
 __all__ = [
     "all_gather_rows",
@@ -270,20 +268,10 @@ def compute_dependencies(model: nn.Module, rows, pairs, groups, *, seed: int = 0
 # ----------------------------------------------------------------------------- fine-tuning
 
 def save_atomic(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a unique temporary file beside ``path``, then ``os.replace``; rank 0
-    only (other ranks return at once). A reader never sees a half-written file."""
-    if not is_main():
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``torch.save`` through ``config.write_atomic`` (a unique temporary file, then
+    ``os.replace``); rank 0 only (other ranks return at once)."""
+    if is_main():
+        write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def _loader(data, batch_size: int, seed: int) -> tuple[DataLoader, DistributedSampler]:

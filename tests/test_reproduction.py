@@ -109,7 +109,7 @@ def test_estimator_is_checked():
         mi.conditional_gmi(x, y, z, estimator="paper")
     with pytest.raises(ValueError, match="estimator"):
         mi.dependency_matrix(y, x, parent_groups=1, child_groups=1, estimator=None)
-    with pytest.raises(ValueError, match="estimator must be 'faithful' or 'published'"):
+    with pytest.raises(ValueError, match=r"estimator must be one of \['faithful', 'published'\]"):
         MintConfig(estimator="unconditional")
 
 
