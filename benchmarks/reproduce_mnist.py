@@ -1,6 +1,6 @@
 """Reproduce the paper's MNIST row: MINT on the MLP 784-500-300-10, layer 2 (fc1 -> fc2).
 
-Paper (section 7 of MINT_METHOD.md): 96.20 % of layer 2's weights pruned at 98.47 % accuracy,
+Paper (section 7 of docs/method.md): 96.20 % of layer 2's weights pruned at 98.47 % accuracy,
 baseline 98.59 %, 250 samples per class, 20 groups. This script trains the baseline (or reuses
 its checkpoint), computes the dependency matrix, sweeps a prune-fraction grid with fine-tuning
 and prints, side by side from one run, what tells the methods apart:

@@ -1,6 +1,6 @@
 """Beyond accuracy: calibration and adversarial robustness of original vs pruned networks.
 
-MINT_METHOD.md section 8. Two questions a student can ask of any network here:
+docs/method.md section 8. Two questions a student can ask of any network here:
 
 - *Calibration*: when the network says "90 % sure", is it right 90 % of the time? Measured by
   the expected calibration error (ECE) over confidence bins and drawn as a reliability diagram.

@@ -144,7 +144,7 @@ def _count(answer: Any, what: str = "a count (an int)") -> int:
 # ----------------------------------------------------------------------------- notebook 00
 
 def check_sparsity(model: torch.nn.Module, layers: str | Sequence[str], answer: Any) -> bool:
-    """Check the percentage of zero weights in ``layers`` of ``model`` (MINT_METHOD.md 7).
+    """Check the percentage of zero weights in ``layers`` of ``model`` (docs/method.md 7).
 
     Only the layers' *weights* count (not biases), pooled over the listed layers, in percent
     (0-100), as ``pruning.sparsity_report(model, layers)["total"]["pruned_pct"]``.
