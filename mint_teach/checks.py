@@ -516,9 +516,12 @@ def check_threshold(dependencies: Mapping, q: float, answer: Any) -> bool:
     spread = float(values.max() - values.min()) or 1.0
     tol = {"atol": 1e-9 * spread + 1e-12, "rtol": 1e-6}
     if _close(value, ref, **tol):
-        pruned = int((values <= ref).sum())
-        return _say(True, f"delta = {ref:.5f}: {pruned} of {values.size} blocks have "
-                          f"D <= delta.")
+        at_most, cut = int((values <= ref).sum()), round(q * values.size)
+        ties = "" if at_most == cut else (
+            f" {at_most} blocks have D <= delta because values tie at delta; the toolkit "
+            f"breaks the tie (pair order, then position) so that exactly {cut} are cut.")
+        return _say(True, f"delta = {ref:.5f}; MINT cuts round(q x {values.size}) = {cut} "
+                          f"blocks.{ties}")
     slips = []
     if len(mats) > 1:
         for key, d in mats.items():
