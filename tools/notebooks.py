@@ -62,27 +62,41 @@ def measured_line(seconds: float, peak_mb: float) -> str:
             "<!-- /measured -->")
 
 
-def execute(path: Path, timeout: int = 1200) -> dict:
-    """Run one notebook in quick mode; return its measurements (the file is rewritten)."""
+def kernel_env() -> None:
+    """Quick mode and this checkout's ``mint_teach`` for the kernels started from here."""
+    os.environ["MINT_TEACH_QUICK"] = "1"  # the kernel inherits this environment
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in paths if p != str(ROOT)])
+
+
+def run(nb, timeout: int = 1200) -> tuple[float, float]:
+    """Execute the notebook object ``nb`` in place; return (seconds, kernel peak memory in MB)."""
     import nbclient
+    import nbformat
+
+    kernel_env()
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
+    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        seconds = time.perf_counter() - start
+        peak = nb.cells.pop()
+    text = "".join(o.get("text", "") for o in peak.outputs)
+    return seconds, int(re.search(r"PEAK_KB (\d+)", text).group(1)) / 1024
+
+
+def execute(path: Path, timeout: int = 1200) -> dict:
+    """Run one notebook in quick mode and rewrite it with its outputs and measurements."""
     import nbformat
 
     sys.path.insert(0, str(ROOT))
     from mint_teach.course import source_hash
 
-    os.environ["MINT_TEACH_QUICK"] = "1"  # the kernel inherits this environment
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
-    start = time.perf_counter()
-    client.execute()
-    seconds = time.perf_counter() - start
-    peak = nb.cells.pop()
-    text = "".join(o.get("text", "") for o in peak.outputs)
-    peak_mb = int(re.search(r"PEAK_KB (\d+)", text).group(1)) / 1024
+    seconds, peak_mb = run(nb, timeout)
     info = {"source_hash": source_hash(), "quick_seconds": round(seconds, 1),
             "peak_memory_mb": round(peak_mb, 1)}
     nb.metadata["mint_teach"] = info
