@@ -76,6 +76,11 @@ def main(argv=None) -> int:
     print(f"\nMINT on {cfg.dataset} / {cfg.model} "
           f"({time.perf_counter() - start:.0f} s; dependencies {result.timings['dependencies']:.1f} s)")
     print(result.table())
+    if args.command == "demo":
+        print(f"note: q is a share of the blocks of all layer pairs together, and no pair may lose "
+              f"more than max_pair_fraction = {cfg.max_pair_fraction:.0%} of its blocks (the "
+              "published cap, section 5); once the large pair fc1 -> fc2 reaches it, 'params "
+              "pruned' stops rising with q. That is the cap at work, not a bug.")
     if cfg.out_dir:
         print(f"results and figures in {cfg.out_dir}/{cfg.dataset}-{cfg.model}/")
     return 0
