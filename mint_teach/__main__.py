@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int, default=None, help="baseline training epochs (default: recipe)")
     r.add_argument("--baselines", nargs="*", default=["magnitude", "unstructured"],
                    help="magnitude, unstructured, random")
+    r.add_argument("--estimator", default="faithful", choices=["faithful", "published"],
+                   help="dependency statistic: the method (faithful) or the published code's")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     r.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA or cache)")
@@ -64,7 +66,8 @@ def main(argv=None) -> int:
                          prune_fraction=args.fractions, max_pair_fraction=args.max_pair_fraction,
                          finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
                          train={} if args.epochs is None else {"epochs": args.epochs},
-                         baselines=tuple(args.baselines), seed=args.seed, device=args.device,
+                         baselines=tuple(args.baselines), estimator=args.estimator,
+                         seed=args.seed, device=args.device,
                          root=args.root, out_dir=args.out, quick=args.quick or None,
                          progress=not args.no_progress)
     start = time.perf_counter()

@@ -7,8 +7,14 @@ Read top to bottom, this module follows the method:
 - ``nn_bootstrap`` and ``conditional_gmi``: conditional GMI by nearest-neighbour
   bootstrap (4b);
 - ``dependency_matrix``: every (child group, parent group) conditional GMI of a layer pair,
-  with the block decomposition and batched Prim of section 4d;
+  with the block decomposition and batched Prim of section 4d (``_block_engine``);
+- ``dependency_null``, ``block_pvalues`` and ``reliability``: is D more than noise? D with
+  the child rows permuted, permutation p-values, and D's agreement with itself (4e);
 - ``split_groups``: contiguous unit groups (section 3).
+
+``estimator="published"`` reproduces the published implementation's statistic (crossed
+bootstrap indices and its cross-edge count, sections 4c and 4e) for comparison; the default
+``"faithful"`` is the method as described.
 
 Randomness: every estimator draws from its own ``torch.Generator`` seeded with ``seed``, so
 the same seed gives the same value for numpy arrays and tensors, and ``conditional_gmi`` with
@@ -17,15 +23,12 @@ a seed splits the rows exactly as ``dependency_matrix`` with that seed does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from ._block_engine import MODES, block_counts, first_nearest, split_rows
 from ._validation import (
     check_count,
     check_device,
@@ -33,17 +36,22 @@ from ._validation import (
     check_same_rows,
     check_seed,
 )
-from .graphs import cross_edges, mst, padded_width, pairwise_sq_dists, prim_rows
+from .graphs import cross_edges, mst, pairwise_sq_dists
 
 __all__ = [
     "MIN_ROWS_CONDITIONAL",
     "MIN_ROWS_GMI",
+    "ESTIMATORS",
+    "block_pvalues",
     "conditional_gmi",
     "dependency_matrix",
+    "dependency_null",
     "gmi",
     "henze_penrose",
     "hp_from_count",
     "nn_bootstrap",
+    "published_value",
+    "reliability",
     "split_groups",
 ]
 
@@ -51,9 +59,7 @@ MIN_ROWS_GMI = 4  # two halves of at least two rows
 MIN_ROWS_CONDITIONAL = 6  # three thirds of at least two rows
 
 _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + |b|^2
-_PARTS_BUDGET_BYTES = 512 * 2**20  # memory for the child and parent parts held at once
-_CPU_PRIM_ELEMENTS = 2**18  # on CPU, trees per Prim batch * points per tree (fits in cache)
-_GPU_PRIM_ELEMENTS = 2**26  # on a GPU, as many trees as memory comfortably allows
+ESTIMATORS = MODES  # "faithful" (section 4b), "published" (4e), "unconditional" (a variant)
 
 
 def split_groups(n_units: int, n_groups: int) -> list[tuple[int, int]]:
@@ -161,13 +167,6 @@ def gmi(x: Any, y: Any, *, seed: int | None = None,
     return henze_penrose(joint, independent, device=device)
 
 
-def _split_thirds(n: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """Shuffle ``n`` row indices and cut them into thirds A, B, C (C takes the remainder)."""
-    rows = torch.randperm(n, generator=generator)
-    third = n // 3
-    return rows[:third], rows[third: 2 * third], rows[2 * third:]
-
-
 def _check_xyz(x: Any, y: Any, z: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validate the three matrices of a conditional estimate; ``z`` may have no columns."""
     x = check_matrix("x", x, min_rows=MIN_ROWS_CONDITIONAL)
@@ -200,7 +199,7 @@ def nn_bootstrap(x: Any, y: Any, z: Any, *, seed: int | None = None
     """
     x, y, z = _check_xyz(x, y, z)
     generator = _generator(seed)
-    a_rows, b_rows, c_rows = (rows.to(x.device) for rows in _split_thirds(x.shape[0], generator))
+    a_rows, b_rows, c_rows = (rows.to(x.device) for rows in split_rows(x.shape[0], generator))
     if z.shape[1] == 0:
         match = b_rows[torch.randperm(len(b_rows), generator=generator).to(x.device)]
     else:
@@ -208,20 +207,49 @@ def nn_bootstrap(x: Any, y: Any, z: Any, *, seed: int | None = None
         norms = (centred * centred).sum(dim=1)
         rounding = _ROUNDING * (norms[a_rows, None] + norms[None, b_rows])
         dists = pairwise_sq_dists(centred[a_rows], centred[b_rows])
-        match = b_rows[_first_nearest(dists, rounding)]
+        match = b_rows[first_nearest(dists, rounding)]
     bootstrapped = torch.cat([x[a_rows], y[match], z[a_rows]], dim=1)
     joint = torch.cat([x[c_rows], y[c_rows], z[c_rows]], dim=1)
     return bootstrapped, joint
 
 
+def _check_estimator(estimator: Any) -> str:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
+                         f"got {estimator!r}")
+    return estimator
+
+
+def published_value(r: Any, n_joint: int, n_rows: int) -> Any:
+    """The published statistic from its cross-edge count: ``1 - min(R, n_joint) / (n_rows / 3)``.
+
+    Section 4e. With equal samples of ``n_rows / 3`` points this is ``hp_from_count``; the
+    published code also caps the count at the size of the joint sample.
+    """
+    if isinstance(r, torch.Tensor):
+        return 1.0 - r.clamp(max=n_joint) / (n_rows / 3)
+    return 1.0 - min(r, n_joint) / (n_rows / 3)
+
+
+def _blocks(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list, child_bounds: list,
+            seed: Any, device: torch.device, progress: bool, estimator: str) -> torch.Tensor:
+    """D for every (child group, parent group) pair: cross-edge counts, then the statistic."""
+    counts, n_boot, n_joint = block_counts(parent, child, parent_bounds, child_bounds,
+                                           _generator(seed), device, progress, estimator)
+    if estimator == "published":
+        return published_value(counts, n_joint, parent.shape[0])
+    return hp_from_count(counts, n_boot, n_joint)
+
+
 def conditional_gmi(x: Any, y: Any, z: Any, *, seed: int | None = None,
-                    device: torch.device | str | None = None) -> float:
+                    device: torch.device | str | None = None,
+                    estimator: str = "faithful") -> float:
     """Estimate the conditional geometric mutual information I_G(X; Y | Z).
 
     Section 4b: the Henze-Penrose divergence between the nearest-neighbour bootstrapped
     sample (``nn_bootstrap``) and the joint sample, with m = |A| and n = |C|. It runs the
     same code as ``dependency_matrix`` for a single pair (x the child group, y the parent
-    group, z the other parent units), so the two agree for the same seed.
+    group, z the other parent units), so the two agree for the same seed and estimator.
 
     Parameters
     ----------
@@ -234,21 +262,42 @@ def conditional_gmi(x: Any, y: Any, z: Any, *, seed: int | None = None,
         Seed for the shuffle (and the random matching when ``z`` is empty).
     device : torch.device or str, optional
         None means CUDA when available, else CPU.
+    estimator : {"faithful", "published", "unconditional"}
+        ``"faithful"`` (default) is section 4b. ``"published"`` reproduces the statistic of
+        the published implementation (section 4e): crossed bootstrap indices, so the
+        substituted y is unrelated to the point's z, and the published cross-edge count
+        (``published_value``); it does not estimate I(X; Y | Z). ``"unconditional"`` ignores
+        ``z``: block GMI I_G(X; Y) on the thirds, a variant, not the paper's method.
 
     Returns
     -------
     float
-        About 0 when X and Y are independent given Z.
+        The estimate; about 0 when X and Y are independent given Z (faithful estimator).
 
     Notes
     -----
     Needs at least ``MIN_ROWS_CONDITIONAL`` (6) rows, two per third.
     """
+    estimator = _check_estimator(estimator)
     x, y, z = _check_xyz(x, y, z)
     parent = torch.cat([y, z], dim=1)  # parent group y = columns [0, dy), z = the rest
-    result = _conditional_blocks(parent, x, [(0, y.shape[1])], [(0, x.shape[1])],
-                                 _generator(seed), check_device(device), progress=False)
+    result = _blocks(parent, x, [(0, y.shape[1])], [(0, x.shape[1])], seed,
+                     check_device(device), False, estimator)
     return float(result[0, 0])
+
+
+def _check_layer_pair(parent: Any, child: Any, parent_groups: Any, child_groups: Any
+                      ) -> tuple[torch.Tensor, torch.Tensor, list, list]:
+    """Validate a layer pair's activations and group counts; return them and the bounds."""
+    parent = check_matrix("parent", parent, min_rows=MIN_ROWS_CONDITIONAL)
+    child = check_matrix("child", child, min_rows=MIN_ROWS_CONDITIONAL).to(parent.device)
+    check_same_rows(parent=parent, child=child)
+    parent_groups = check_count("parent_groups", parent_groups, high=parent.shape[1],
+                                high_means="the number of parent units")
+    child_groups = check_count("child_groups", child_groups, high=child.shape[1],
+                               high_means="the number of child units")
+    return (parent, child, split_groups(parent.shape[1], parent_groups),
+            split_groups(child.shape[1], child_groups))
 
 
 def dependency_matrix(
@@ -260,6 +309,7 @@ def dependency_matrix(
     seed: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    estimator: str = "faithful",
 ) -> torch.Tensor:
     """Compute D[j, i] = I_G(child group j; parent group i | other parent units) for a layer pair.
 
@@ -269,9 +319,9 @@ def dependency_matrix(
     squared-distance blocks (``P`` over all parent units, ``Py_i`` over group i, so the
     Z-distances are ``P - Py_i``); for each child group the ``Cx_j`` block. Then one batched
     Prim run per batch of pairs grows all their trees at once, each step reading a row of
-    ``Cx_j`` plus a row of the parent part. Pair by pair this is exactly ``conditional_gmi``
-    with ``x = child[:, group j]``, ``y = parent[:, group i]``, ``z = parent[:, other units]``
-    and the same seed.
+    ``Cx_j`` plus a row of the parent part (``mint_teach._block_engine``). Pair by pair this
+    is exactly ``conditional_gmi`` with ``x = child[:, group j]``, ``y = parent[:, group i]``,
+    ``z = parent[:, other units]`` and the same seed and estimator.
 
     Parameters
     ----------
@@ -285,10 +335,14 @@ def dependency_matrix(
         None means CUDA when available, else CPU.
     progress : bool
         Show a progress bar over the pairs.
+    estimator : {"faithful", "published", "unconditional"}
+        As in ``conditional_gmi``; ``"published"`` is the published implementation's
+        statistic, ``"unconditional"`` block GMI without Z (a variant).
 
     Returns
     -------
     torch.Tensor, shape (child_groups, parent_groups), float64, on the CPU
+        D[j, i], the estimate for child group j and parent group i.
 
     Notes
     -----
@@ -297,223 +351,143 @@ def dependency_matrix(
     are squared Euclidean distances (the MST is the same as for plain distances) in float32,
     after centring each unit's column.
     """
-    parent = check_matrix("parent", parent, min_rows=MIN_ROWS_CONDITIONAL)
-    child = check_matrix("child", child, min_rows=MIN_ROWS_CONDITIONAL).to(parent.device)
-    check_same_rows(parent=parent, child=child)
-    parent_groups = check_count("parent_groups", parent_groups, high=parent.shape[1],
-                                high_means="the number of parent units")
-    child_groups = check_count("child_groups", child_groups, high=child.shape[1],
-                               high_means="the number of child units")
-    generator = _generator(seed)
-    device = check_device(device)
-    return _conditional_blocks(parent, child, split_groups(parent.shape[1], parent_groups),
-                               split_groups(child.shape[1], child_groups), generator, device,
-                               progress)
+    estimator = _check_estimator(estimator)
+    parent, child, parent_bounds, child_bounds = _check_layer_pair(parent, child, parent_groups,
+                                                                   child_groups)
+    return _blocks(parent, child, parent_bounds, child_bounds, seed, check_device(device),
+                   progress, estimator)
 
 
-# --- section 4d: the machinery shared by conditional_gmi and dependency_matrix -------------
+# --- is D more than noise? the permuted-child null and D's reliability (section 4e) ---------
 
 
-def _conditional_blocks(
-    parent: torch.Tensor,
-    child: torch.Tensor,
-    parent_bounds: list[tuple[int, int]],
-    child_bounds: list[tuple[int, int]],
-    generator: torch.Generator,
-    device: torch.device,
-    progress: bool,
+def dependency_null(
+    parent: Any,
+    child: Any,
+    *,
+    parent_groups: int,
+    child_groups: int,
+    permutations: int = 20,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    estimator: str = "faithful",
 ) -> torch.Tensor:
-    """Conditional GMI of every (child group, parent group) pair from one split of the rows.
+    """D recomputed with the child rows permuted: the null of "child j depends on parent i".
 
-    The points of every tree are, in this order, the |A| bootstrapped points and the |C|
-    joint points. Point k carries the x and z of row ``z_rows[k]`` (A, then C) and the y of
-    row ``y_rows[k]`` (the matched B row, then C). Squared distances add over blocks of
-    units, so the tree distance matrix of pair (j, i) is the sum of two parts:
+    Section 4e. Permuting the rows of ``child`` breaks every link between a child group and
+    the parent layer and keeps everything else (each layer's own distribution, the parent
+    groups' dependence on the rest of their layer, the estimator's bias). Each permutation
+    uses the same ``seed`` for the split of the rows as ``dependency_matrix`` would, so the
+    null is comparable with ``dependency_matrix(..., seed=seed)``; the permutations
+    themselves are drawn with ``seed + 1``.
 
-        child part j:   Cx_j at (z_rows, z_rows)
-        parent part i:  Py_i at (y_rows, y_rows) + (P - Py_i) at (z_rows, z_rows)
+    Parameters
+    ----------
+    parent, child, parent_groups, child_groups, device, estimator
+        As in ``dependency_matrix``.
+    permutations : int
+        How many permuted copies (at least 1; the smallest p-value is 1 / (permutations + 1)).
+    seed : int, optional
+        Seed of the split (and, plus one, of the permutations).
+    progress : bool
+        Show a progress bar over the permutations.
 
-    where ``P`` is over all parent units and ``Py_i`` over parent group i. Prim then reads
-    one row of each part per step (``_cross_counts``).
+    Returns
+    -------
+    torch.Tensor, shape (permutations, child_groups, parent_groups), float64
+        ``null[k]`` is D under the k-th permutation of the child rows.
     """
-    a_rows, b_rows, c_rows = _split_thirds(parent.shape[0], generator)
-    random_match = None
-    if any(stop - start == parent.shape[1] for start, stop in parent_bounds):
-        # Z is empty: no nearest neighbour to find, so match A to B at random (see docstring)
-        random_match = torch.randperm(len(b_rows), generator=generator).to(device)
-    # centring changes no distance but keeps float32's |a|^2 + |b|^2 - 2 a.b accurate
-    parent = (parent - parent.mean(dim=0)).to(device, torch.float32)
-    child = (child - child.mean(dim=0)).to(device, torch.float32)
-    a_rows, b_rows, c_rows = a_rows.to(device), b_rows.to(device), c_rows.to(device)
-    z_rows = torch.cat([a_rows, c_rows])
-    n_boot, n_joint = len(a_rows), len(c_rows)
-    points = n_boot + n_joint
-    membership = torch.cat([torch.zeros(n_boot, dtype=torch.long),
-                            torch.ones(n_joint, dtype=torch.long)])
-
-    # P, all parent units, at the only rows the estimate needs
-    whole_ab = pairwise_sq_dists(parent[a_rows], parent[b_rows])  # (|A|, |B|): the NN search
-    whole_zz = pairwise_sq_dists(parent[z_rows])  # (points, points): the Z-distances
-    whole_norms = (parent * parent).sum(dim=1)  # |row|^2, to tell rounding from distance
-
-    def parent_part(i: int) -> torch.Tensor:
-        y = parent[:, slice(*parent_bounds[i])]
-        return _parent_part(y, whole_ab, whole_zz, whole_norms, a_rows, b_rows, c_rows,
-                            random_match)
-
-    def child_part(j: int) -> torch.Tensor:
-        return pairwise_sq_dists(child[z_rows, slice(*child_bounds[j])])  # Cx_j
-
-    result = torch.empty(len(child_bounds), len(parent_bounds), dtype=torch.float64)
-    parent_chunk, child_chunk = _chunk_sizes(len(parent_bounds), len(child_bounds), points)
-    bar = tqdm(total=result.numel(), desc="conditional GMI", unit="pair", disable=not progress)
-    with _cpu_workers(device) as (run, workers):
-        for p0 in range(0, len(parent_bounds), parent_chunk):
-            parent_ids = range(p0, min(p0 + parent_chunk, len(parent_bounds)))
-            parent_parts = _stack(run, parent_part, parent_ids, points, device)
-            for c0 in range(0, len(child_bounds), child_chunk):
-                child_ids = range(c0, min(c0 + child_chunk, len(child_bounds)))
-                child_parts = _stack(run, child_part, child_ids, points, device)
-                counts = partial(_cross_counts, child_parts, parent_parts, membership)
-                batches = _pair_batches(len(child_ids), len(parent_ids), points, device, workers)
-                for (j, i), r in zip(batches, run(counts, batches)):
-                    result[j + c0, i + p0] = hp_from_count(r.double(), n_boot, n_joint)
-                    bar.update(len(r))
-    bar.close()
-    return result
+    estimator = _check_estimator(estimator)
+    permutations = check_count("permutations", permutations)
+    parent, child, parent_bounds, child_bounds = _check_layer_pair(parent, child, parent_groups,
+                                                                   child_groups)
+    seed = check_seed(seed)
+    shuffle = _generator(None if seed is None else seed + 1)
+    device = check_device(device)
+    null = torch.empty(permutations, len(child_bounds), len(parent_bounds), dtype=torch.float64)
+    for k in tqdm(range(permutations), desc="permuted-child null", disable=not progress):
+        rows = torch.randperm(child.shape[0], generator=shuffle).to(child.device)
+        null[k] = _blocks(parent, child[rows], parent_bounds, child_bounds, seed, device,
+                          False, estimator)
+    return null
 
 
-def _stack(run: Callable, part_of: Callable[[int], torch.Tensor], ids: range, points: int,
-           device: torch.device) -> torch.Tensor:
-    """Build the parts ``part_of(i)`` for ``i`` in ``ids`` into one float32 stack.
+def block_pvalues(D: Any, null: Any) -> torch.Tensor:
+    """Permutation p-value of every block: ``(1 + #{null[k] >= D}) / (1 + permutations)``.
 
-    Each task writes its part straight into its slot, so no more parts than workers exist
-    outside the stack at any time. Rows are padded with zeros to ``padded_width(points)``
-    columns, the width at which ``prim_rows`` runs fastest.
+    Parameters
+    ----------
+    D : array-like, shape (child_groups, parent_groups)
+        The dependency matrix.
+    null : array-like, shape (permutations, child_groups, parent_groups)
+        From ``dependency_null`` with the same settings.
+
+    Returns
+    -------
+    torch.Tensor, shape (child_groups, parent_groups), float64
+        p[j, i] in [1 / (permutations + 1), 1]; small where block (j, i) depends more than
+        permuted children do. The +1 counts D itself, so no p-value is 0.
     """
-    stack = torch.zeros(len(ids), points, padded_width(points), device=device)
+    D = check_matrix("D", D).detach().cpu().to(torch.float64)
+    null = torch.as_tensor(null).detach().cpu().to(torch.float64)
+    if null.ndim != 3 or tuple(null.shape[1:]) != tuple(D.shape) or null.shape[0] < 1:
+        raise ValueError(f"null must have shape (permutations, {D.shape[0]}, {D.shape[1]}) "
+                         f"to match D; got {tuple(null.shape)}")
+    if not torch.isfinite(null).all():
+        raise ValueError("null must be finite; it has NaN or infinite entries")
+    exceed = (null >= D[None]).sum(dim=0).to(torch.float64)
+    return (1.0 + exceed) / (1.0 + null.shape[0])
 
-    def fill(slot: int) -> None:
-        stack[slot, :, :points] = part_of(ids[slot])
 
-    for _ in run(fill, range(len(ids))):
-        pass
-    return stack
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of two equally shaped tensors (NaN when either is constant)."""
+    a, b = a.flatten().double(), b.flatten().double()
+    a, b = a - a.mean(), b - b.mean()
+    scale = (a.norm() * b.norm()).item()
+    return float((a @ b).item() / scale) if scale > 0 else math.nan
 
 
-def _parent_part(y: torch.Tensor, whole_ab: torch.Tensor, whole_zz: torch.Tensor,
-                 whole_norms: torch.Tensor, a_rows: torch.Tensor, b_rows: torch.Tensor,
-                 c_rows: torch.Tensor, random_match: torch.Tensor | None) -> torch.Tensor:
-    """Parent-unit part of the tree distances for one parent group ``y`` (4b, 4d).
+def reliability(
+    parent: Any,
+    child: Any,
+    *,
+    parent_groups: int,
+    child_groups: int,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    estimator: str = "faithful",
+) -> dict[str, float]:
+    """How well D agrees with itself: three correlations between two estimates of D.
 
-    ``Py_i`` (distances over the group's units) is computed only at the rows needed; the
-    Z-distances (other parent units) are then ``P - Py_i``. Returns ``(points, points)``.
+    Returns
+    -------
+    dict
+        ``split_to_split``: D from two splits of the same rows (seeds ``seed`` and
+        ``seed + 1``); ``disjoint_rows``: D from two disjoint random halves of the rows;
+        ``within_column``: the same two halves after removing each column's mean (each
+        parent group's mean over child groups), which is what is left to tell child groups
+        apart. Pearson correlations in [-1, 1]; NaN where a matrix is constant (e.g. one
+        child group leaves nothing within a column). A D that measures child-parent
+        dependence has ``within_column`` well above 0.
+
+    Parameters are as in ``dependency_matrix``; each half needs at least 6 rows.
     """
-    if random_match is None:
-        z_ab = whole_ab - pairwise_sq_dists(y[a_rows], y[b_rows])  # Z-distances, A to B
-        # nearest B row in z; identical z rows (ReLU zeros) differ only by rounding here
-        rounding = _ROUNDING * (whole_norms[a_rows, None] + whole_norms[None, b_rows])
-        match = b_rows[_first_nearest(z_ab, rounding)]
-    else:
-        match = b_rows[random_match]
-    y_rows = torch.cat([match, c_rows])  # bootstrapped points take y from their match
-    z_rows = torch.cat([a_rows, c_rows])
-    part = pairwise_sq_dists(y[z_rows]).neg_().add_(whole_zz).clamp_(min=0.0)  # P - Py_i
-    return part.add_(pairwise_sq_dists(y[y_rows]))  # Z part + Y part
-
-
-def _first_nearest(dists: torch.Tensor, rounding: torch.Tensor) -> torch.Tensor:
-    """Column of the smallest distance in each row, ties going to the first column.
-
-    Distances that are equal in exact arithmetic (rows with identical z, common with ReLU
-    zeros) can come out a rounding error apart, so entries within ``rounding`` of the row's
-    smallest count as ties.
-    """
-    tied = dists <= dists.min(dim=1, keepdim=True).values + rounding
-    return tied.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximal entry
-
-
-def _cross_counts(child_parts: torch.Tensor, parent_parts: torch.Tensor,
-                  membership: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor]
-                  ) -> torch.Tensor:
-    """Friedman-Rafsky counts R of the trees of ``pairs = (js, is_)`` by batched Prim.
-
-    Tree t joins child part ``js[t]`` and parent part ``is_[t]`` (positions in the stacks).
-    """
-    js, is_ = pairs
-    _, points, width = child_parts.shape
-    device = child_parts.device
-    child_rows = child_parts.view(-1, width)  # row v of part j is child_rows[j * points + v]
-    parent_rows = parent_parts.view(-1, width)
-    child_offsets = js.to(device) * points
-    parent_offsets = is_.to(device) * points
-    row = torch.empty(len(js), width, device=device)  # buffers reused at every step
-    parent_row = torch.empty_like(row)
-
-    def row_of(v: torch.Tensor) -> torch.Tensor:
-        v = v.to(device)
-        torch.index_select(child_rows, 0, child_offsets + v, out=row)
-        torch.index_select(parent_rows, 0, parent_offsets + v, out=parent_row)
-        return row.add_(parent_row)
-
-    return cross_edges(prim_rows(row_of, points, len(js)), membership)
-
-
-def _chunk_sizes(n_parent: int, n_child: int, points: int) -> tuple[int, int]:
-    """How many parent and child parts to hold at once within ``_PARTS_BUDGET_BYTES``.
-
-    Parent parts are dearer to build (nearest neighbours, gathers), so they are built once
-    each; the child parts are rebuilt for every chunk of parent parts when both do not fit.
-    """
-    slots = max(2, _PARTS_BUDGET_BYTES // (4 * points * padded_width(points)))
-    if n_parent + n_child <= slots:
-        return n_parent, n_child
-    parent = min(n_parent, max(1, slots - min(n_child, slots // 2)))
-    child = min(n_child, max(1, slots - parent))
-    return parent, child
-
-
-def _pair_batches(n_child: int, n_parent: int, points: int, device: torch.device,
-                  workers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Cut the (j, i) pairs of a chunk into Prim batches of positions ``(js, is_)``.
-
-    A batch holds at most ``_CPU_PRIM_ELEMENTS`` (``_GPU_PRIM_ELEMENTS`` on a GPU) tree
-    points; on CPU the number of batches is a multiple of ``workers`` so all cores finish
-    together.
-    """
-    js, is_ = torch.meshgrid(torch.arange(n_child), torch.arange(n_parent), indexing="ij")
-    js, is_ = js.reshape(-1), is_.reshape(-1)
-    elements = _GPU_PRIM_ELEMENTS if device.type == "cuda" else _CPU_PRIM_ELEMENTS
-    n_batches = math.ceil(len(js) * points / elements)
-    n_batches = min(len(js), workers * math.ceil(n_batches / workers))
-    size = math.ceil(len(js) / n_batches)
-    return [(js[k: k + size], is_[k: k + size]) for k in range(0, len(js), size)]
-
-
-@contextmanager
-def _cpu_workers(device: torch.device) -> Iterator[tuple[Callable, int]]:
-    """Yield ``(run, workers)``: ``run(fn, items)`` maps ``fn`` over ``items`` in order.
-
-    On CPU the items are spread over ``torch.get_num_threads()`` Python threads, each
-    running torch on one core. Prim's steps are many small operations; letting torch split
-    every one of them over all cores makes the cores wait for each other at every step, and
-    anything else busy on the machine then stalls them all (ten times slower on a shared
-    2-core machine). Whole tasks per core avoid that. On a GPU ``run`` is plain ``map``.
-    """
-    workers = torch.get_num_threads() if device.type == "cpu" else 1
-    if workers == 1:
-        yield (lambda fn, items: map(fn, items)), 1
-        return
-
-    def on_one_core(fn: Callable) -> Callable:
-        def task(item: Any) -> Any:
-            torch.set_num_threads(1)  # applies to this worker thread only
-            return fn(item)
-        return task
-
-    pool = ThreadPoolExecutor(workers)
-    try:
-        yield (lambda fn, items: pool.map(on_one_core(fn), items)), workers
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C, drop the queued tasks
-        torch.set_num_threads(workers)  # threads started later get the caller's setting back
+    estimator = _check_estimator(estimator)
+    parent, child, parent_bounds, child_bounds = _check_layer_pair(parent, child, parent_groups,
+                                                                   child_groups)
+    if parent.shape[0] < 2 * MIN_ROWS_CONDITIONAL:
+        raise ValueError(f"reliability needs at least {2 * MIN_ROWS_CONDITIONAL} rows (two "
+                         f"halves of {MIN_ROWS_CONDITIONAL}); got {parent.shape[0]}")
+    seed = check_seed(seed)
+    device = check_device(device)
+    rows = torch.randperm(parent.shape[0], generator=_generator(seed)).to(parent.device)
+    halves = rows[: len(rows) // 2], rows[len(rows) // 2:]
+    jobs = [(slice(None), seed), (slice(None), None if seed is None else seed + 1),
+            (halves[0], seed), (halves[1], seed)]
+    d = [_blocks(parent[r], child[r], parent_bounds, child_bounds, s, device, False, estimator)
+         for r, s in tqdm(jobs, desc="reliability", disable=not progress)]
+    return {"split_to_split": _correlation(d[0], d[1]),
+            "disjoint_rows": _correlation(d[2], d[3]),
+            "within_column": _correlation(d[2] - d[2].mean(dim=0), d[3] - d[3].mean(dim=0))}

@@ -32,6 +32,7 @@ __all__ = [
     "inference_time",
     "pair_groups",
     "prune_and_finetune",
+    "published_rows",
     "run_mint",
     "train_baseline",
 ]
@@ -64,6 +65,9 @@ class MintConfig:
     train : overrides of the baseline training recipe (epochs, lr, ...).
     baselines : also prune by "magnitude" or "random" (the same blocks per pair as MINT) and
         by "unstructured" magnitude (the same share of weights).
+    estimator : "faithful" (section 4b, default) or "published": the published
+        implementation's statistic (section 4e), with the parent and the child activation
+        rows drawn independently per class with replacement, as its scripts do.
     quick : shrink data and epochs for a two-core laptop (also MINT_TEACH_QUICK=1).
     out_dir : where result.json and figures go (None: do not write).
     """
@@ -79,6 +83,7 @@ class MintConfig:
     finetune_lr: float = 0.01
     train: dict = field(default_factory=dict)
     baselines: Sequence[str] = ("magnitude", "unstructured")
+    estimator: str = "faithful"
     seed: int = 0
     device: str | None = None
     quick: bool | None = None
@@ -100,6 +105,8 @@ class MintConfig:
         if isinstance(self.samples_per_class, bool) or not isinstance(self.samples_per_class, int) \
                 or self.samples_per_class < 2:
             raise ValueError(f"samples_per_class must be an int >= 2; got {self.samples_per_class!r}")
+        if self.estimator not in ("faithful", "published"):
+            raise ValueError(f"estimator must be 'faithful' or 'published'; got {self.estimator!r}")
         unknown = set(self.baselines) - {"magnitude", "unstructured", "random"}
         if unknown:
             raise ValueError(f"baselines must be among 'magnitude', 'unstructured', 'random'; "
@@ -270,31 +277,66 @@ def estimate_dependency_seconds(n_rows: int, groups: dict, *, device=None) -> fl
     return per_estimate * sum(g_c * g_p for g_c, g_p in groups.values())
 
 
+def published_rows(dataset, per_class: int, *, seed: int = 0):
+    """Two independent row draws as the published scripts make them: ``(parent_rows, child_rows)``.
+
+    Each draw takes ``per_class`` items of every class at random *with replacement* and
+    shuffles them; the parent layer's activations come from the first draw and the child
+    layer's from the second, so row k of one is not the image of row k of the other
+    (section 4e). Returns two ``torch.utils.data.Subset`` of ``dataset``.
+    """
+    from torch.utils.data import Subset
+
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class <= 0:
+        raise ValueError(f"per_class must be a positive int; got {per_class!r}")
+    targets = data.targets_of(dataset)
+    generator = torch.Generator().manual_seed(seed)
+    draws = []
+    for _ in range(2):
+        chosen = []
+        for c in torch.unique(targets).tolist():
+            rows = torch.nonzero(targets == c).flatten()
+            chosen.append(rows[torch.randint(len(rows), (per_class,), generator=generator)])
+        chosen = torch.cat(chosen)
+        draws.append(Subset(dataset, chosen[torch.randperm(len(chosen), generator=generator)]
+                            .tolist()))
+    return draws[0], draws[1]
+
+
 def compute_dependencies(model: nn.Module, rows, pairs, groups, *, seed: int = 0, device=None,
-                         progress: bool = True) -> dict[tuple[str, str], torch.Tensor]:
+                         progress: bool = True, estimator: str = "faithful",
+                         child_rows=None) -> dict[tuple[str, str], torch.Tensor]:
     """Dependency matrices D (child groups x parent groups) for every layer pair (sections 2-4).
 
     One call covers all pairs of a network: one forward pass records every layer, then each
     pair's matrix is computed with batched Prim (on the GPU when there is one), with a progress
-    bar per pair and, before it starts, a time estimate.
+    bar per pair and, before it starts, a time estimate. ``estimator`` is passed to
+    ``mi.dependency_matrix``. ``child_rows`` (published mode, see ``published_rows``): take
+    the child layers' activations from these rows instead of ``rows`` (same length).
+
+    Returns ``{(parent, child): D}``, each D a float64 CPU tensor (child groups, parent groups).
     """
     from . import mi
 
     layers = list(dict.fromkeys(name for pair in pairs for name in pair))
     acts, _ = activations.collect(model, rows, layers, device=device, progress=progress)
+    child_acts = acts
+    if child_rows is not None:
+        child_acts, _ = activations.collect(model, child_rows, layers, device=device,
+                                            progress=progress)
     n_rows = next(iter(acts.values())).shape[0]
     if progress:
         total = sum(g_c * g_p for g_c, g_p in groups.values())
         eta = estimate_dependency_seconds(n_rows, groups, device=device)
-        tqdm.write(f"dependencies: {len(pairs)} layer pair(s), {total:,} conditional GMI "
-                   f"estimates on {n_rows:,} rows; estimated {eta:.0f} s on "
+        tqdm.write(f"dependencies ({estimator} estimator): {len(pairs)} layer pair(s), "
+                   f"{total:,} estimates on {n_rows:,} rows; estimated {eta:.0f} s on "
                    f"{resolve_device(device)}")
     deps = {}
     for parent, child in pairs:
         g_c, g_p = groups[(parent, child)]
         deps[(parent, child)] = mi.dependency_matrix(
-            acts[parent], acts[child], parent_groups=g_p, child_groups=g_c, seed=seed,
-            device=device, progress=progress).cpu()
+            acts[parent], child_acts[child], parent_groups=g_p, child_groups=g_c, seed=seed,
+            device=device, progress=progress, estimator=estimator).cpu()
     return deps
 
 
@@ -387,10 +429,13 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
     per_class = cfg.samples_per_class
     if quick:
         per_class = min(per_class, 100)
-    rows = data.class_balanced_subset(train_set, per_class, seed=cfg.seed)
+    rows, child_rows = data.class_balanced_subset(train_set, per_class, seed=cfg.seed), None
+    if cfg.estimator == "published":  # drawn as the published scripts draw them
+        rows, child_rows = published_rows(train_set, per_class, seed=cfg.seed)
     clock = time.perf_counter()
     deps = compute_dependencies(model, rows, pairs, groups, seed=cfg.seed, device=dev,
-                                progress=cfg.progress)
+                                progress=cfg.progress, estimator=cfg.estimator,
+                                child_rows=child_rows)
     timings["dependencies"] = time.perf_counter() - clock
 
     recipe = _recipe(cfg)
@@ -403,13 +448,14 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
               device=dev, progress=cfg.progress, augment=augment)
 
     results, all_masks = [], {}
+    mint_label = "MINT" if cfg.estimator == "faithful" else "MINT (published mode)"
     clock = time.perf_counter()
     for q in cfg.fractions:
         masks = pruning.masks_from_dependencies(deps, prune_fraction=q,
                                                 max_pair_fraction=cfg.max_pair_fraction)
         all_masks[q] = masks
         out = prune_and_finetune(model, masks, ft_set, test_set, **ft, desc=f"MINT q={q}")
-        results.append({"method": "MINT", "fraction": q, **out})
+        results.append({"method": mint_label, "fraction": q, **out})
         per_pair = {pair: _block_fraction(keep) for pair, keep in masks.items()}
         for method in ("magnitude", "random"):  # the same number of blocks per pair
             if method in cfg.baselines:
@@ -424,7 +470,7 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
                 model, uns, ft_set, test_set, **ft, desc=f"unstructured q={q}")})
     timings["prune_finetune"] = time.perf_counter() - clock
 
-    mint_rows = [r for r in results if r["method"] == "MINT"]
+    mint_rows = [r for r in results if r["method"] == mint_label]
     best = max(mint_rows, key=lambda r: (r["acc"] >= base_acc - 0.005, r["pruned_pct"], r["acc"]))
     compact_model = pruning.compact(best["model"])
     example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(dev)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mint_teach import mi
+from mint_teach import _block_engine, mi
 
 
 def gaussian(seed: int, *shape: int) -> np.ndarray:
@@ -207,9 +207,9 @@ def test_dependency_matrix_chunked_equals_unchunked(monkeypatch):
     whole = mi.dependency_matrix(parent, child, parent_groups=5, child_groups=4, seed=2,
                                  progress=False)
     points = 30 + 30  # |A| + |C| for 90 rows; each part is points x 64 float32
-    monkeypatch.setattr(mi, "_PARTS_BUDGET_BYTES", 3 * 4 * points * 64)  # 3 parts at once
-    monkeypatch.setattr(mi, "_CPU_PRIM_ELEMENTS", 2 * points)  # 2 trees per Prim batch
-    assert mi._chunk_sizes(5, 4, points) == (2, 1)
+    monkeypatch.setattr(_block_engine, "_PARTS_BUDGET_BYTES", 3 * 4 * points * 64)  # 3 parts at once
+    monkeypatch.setattr(_block_engine, "_CPU_PRIM_ELEMENTS", 2 * points)  # 2 trees per Prim batch
+    assert _block_engine._chunk_sizes(5, 4, points) == (2, 1)
     chunked = mi.dependency_matrix(parent, child, parent_groups=5, child_groups=4, seed=2,
                                    progress=False)
     assert torch.equal(whole, chunked)

@@ -1,0 +1,227 @@
+"""The published statistic as a flagged mode, the permuted-child null and D's reliability.
+
+MINT_METHOD.md sections 4c and 4e: the published code crosses its nearest-neighbour indices and
+miscounts cross edges, so its score does not depend on the child layer; the right null for
+"child group j depends on parent group i" is D with the child rows permuted.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import minimum_spanning_tree
+
+from mint_teach import _block_engine, data, graphs, mi, models, pipeline
+from mint_teach.pipeline import MintConfig
+
+
+def gaussian(seed: int, rows: int, cols: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(rows, cols))
+
+
+def redundant_y(rows: int = 1500, seed: int = 0):
+    """X independent of everything; Y a function of a 2-d Z, so I(X; Y | Z) = 0."""
+    x, z = gaussian(seed, rows, 2), gaussian(seed + 1, rows, 2)
+    y = np.stack([np.sin(2 * z[:, 0]), z[:, 1] ** 2 + z[:, 0]], axis=1)
+    return x, y, z
+
+
+def planted_pair(rows: int = 600, seed: int = 0):
+    """Three one-unit parent groups; child group j copies parent group 2j (plus noise)."""
+    rng = np.random.default_rng(seed)
+    parent = rng.normal(size=(rows, 3))
+    child = parent[:, [0, 2]] + 0.3 * rng.normal(size=(rows, 2))
+    return parent, child
+
+
+# --- the published statistic -----------------------------------------------------------------
+
+
+def reference_published_count(points: np.ndarray, n_joint: int) -> int:
+    """The published count the explicit way: joint points first, scipy's MST as a CSR matrix,
+    compare the column of the k-th stored entry with k itself."""
+    n = len(points)
+    dists = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+    tree = minimum_spanning_tree(csr_matrix(dists))
+    assert tree.nnz == n - 1
+    return sum((tree.indices[k] >= n_joint) != (k >= n_joint) for k in range(n - 1))
+
+
+@pytest.mark.parametrize("n_boot, n_joint, seed", [(20, 21, 0), (33, 33, 1), (12, 15, 2)])
+def test_published_count_matches_the_sparse_matrix_reading(n_boot, n_joint, seed):
+    boot, joint = gaussian(seed, n_boot, 3), gaussian(seed + 10, n_joint, 3) + 0.5
+    edges = graphs.mst(np.concatenate([boot, joint]))  # this module's order: bootstrapped first
+    count = _block_engine.published_count(edges[None], n_boot, n_joint)
+    expected = reference_published_count(np.concatenate([joint, boot]), n_joint)
+    assert int(count[0]) == expected
+    # it is not the Friedman-Rafsky count of the same tree
+    membership = [0] * n_boot + [1] * n_joint
+    assert isinstance(graphs.cross_edges(edges, membership), int)
+
+
+def test_published_value_formula():
+    assert mi.published_value(10, 30, 90) == pytest.approx(1 - 10 / 30)
+    assert mi.published_value(45, 30, 90) == pytest.approx(0.0)  # the count is capped
+    t = mi.published_value(torch.tensor([10.0, 45.0]), 30, 90)
+    assert torch.allclose(t, torch.tensor([1 - 10 / 30, 0.0], dtype=t.dtype))
+
+
+def test_published_split_sizes():
+    a, b, c = _block_engine.split_rows(6500, torch.Generator().manual_seed(0), "published")
+    assert (len(a), len(b), len(c)) == (2166, 2167, 2167)
+    assert len(set(torch.cat([a, b, c]).tolist())) == 6500
+
+
+def test_published_mode_reports_dependence_where_there_is_none():
+    """X independent, Y a function of a low-dimensional Z: true I(X; Y | Z) = 0."""
+    x, y, z = redundant_y()
+    faithful = [mi.conditional_gmi(x, y, z, seed=s) for s in range(3)]
+    published = [mi.conditional_gmi(x, y, z, seed=s, estimator="published") for s in range(3)]
+    assert max(faithful) < 0.1
+    assert min(published) > max(faithful) + 0.2
+
+
+def test_published_dependency_matrix_equals_conditional_gmi_pair_by_pair():
+    parent, child = gaussian(0, 120, 6), gaussian(1, 120, 4)
+    child[:, :2] += parent[:, :2]
+    matrix = mi.dependency_matrix(parent, child, parent_groups=3, child_groups=2, seed=5,
+                                  progress=False, estimator="published")
+    for j, (c0, c1) in enumerate(mi.split_groups(4, 2)):
+        for i, (p0, p1) in enumerate(mi.split_groups(6, 3)):
+            others = [u for u in range(6) if not p0 <= u < p1]
+            value = mi.conditional_gmi(child[:, c0:c1], parent[:, p0:p1], parent[:, others],
+                                       seed=5, estimator="published")
+            assert matrix[j, i].item() == pytest.approx(value, abs=1e-9)
+
+
+def test_unconditional_variant_ignores_z():
+    x, y, z = redundant_y(900)
+    a = mi.conditional_gmi(x, y, z, seed=1, estimator="unconditional")
+    b = mi.conditional_gmi(x, y, gaussian(9, 900, 5), seed=1, estimator="unconditional")
+    assert a == b
+    assert abs(a) < 0.1  # X is independent of Y
+
+
+def test_estimator_is_checked():
+    x, y, z = redundant_y(60)
+    with pytest.raises(ValueError, match="estimator must be one of.*'published'.*got 'paper'"):
+        mi.conditional_gmi(x, y, z, estimator="paper")
+    with pytest.raises(ValueError, match="estimator"):
+        mi.dependency_matrix(y, x, parent_groups=1, child_groups=1, estimator=None)
+    with pytest.raises(ValueError, match="estimator must be 'faithful' or 'published'"):
+        MintConfig(estimator="unconditional")
+
+
+# --- through the pipeline, with rows drawn as published ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_pair():
+    torch.manual_seed(0)
+    model = models.build_model("mlp", in_features=64)
+    train_set = data.load_dataset("digits")
+    pairs = models.layer_pairs(model, [("fc1", "fc2")])
+    return model, train_set, pairs, {pairs[0]: (10, 25)}
+
+
+def test_published_rows_are_two_independent_draws_with_replacement(digits_pair):
+    _, train_set, _, _ = digits_pair
+    parent_rows, child_rows = pipeline.published_rows(train_set, 60, seed=0)
+    assert len(parent_rows) == len(child_rows) == 60 * 10
+    assert parent_rows.indices != child_rows.indices
+    assert len(set(parent_rows.indices)) < len(parent_rows.indices)  # with replacement
+    targets = data.targets_of(parent_rows)
+    assert torch.equal(torch.bincount(targets), torch.full((10,), 60))
+    again, _ = pipeline.published_rows(train_set, 60, seed=0)
+    assert again.indices == parent_rows.indices
+
+
+def test_published_d_does_not_see_the_child_rows(digits_pair):
+    model, train_set, pairs, groups = digits_pair
+    parent_rows, child_rows = pipeline.published_rows(train_set, 80, seed=1)
+    order = torch.randperm(len(child_rows), generator=torch.Generator().manual_seed(3))
+    permuted = torch.utils.data.Subset(child_rows.dataset,
+                                       [child_rows.indices[k] for k in order.tolist()])
+    kwargs = dict(seed=0, progress=False, estimator="published")
+    d = pipeline.compute_dependencies(model, parent_rows, pairs, groups, child_rows=child_rows,
+                                      **kwargs)[pairs[0]]
+    d_perm = pipeline.compute_dependencies(model, parent_rows, pairs, groups,
+                                           child_rows=permuted, **kwargs)[pairs[0]]
+    assert d.shape == (10, 25)
+    assert abs(d.mean().item() - d_perm.mean().item()) < 0.05
+
+
+def test_faithful_d_falls_when_the_child_rows_are_permuted():
+    parent, child = planted_pair()
+    d = mi.dependency_matrix(parent, child, parent_groups=3, child_groups=2, seed=0,
+                             progress=False)
+    null = mi.dependency_null(parent, child, parent_groups=3, child_groups=2, permutations=3,
+                              seed=0, progress=False)
+    assert d[0, 0] - null[:, 0, 0].max() > 0.2
+    assert d[1, 2] - null[:, 1, 2].max() > 0.2
+
+
+# --- the permuted-child null, p-values, reliability ------------------------------------------
+
+
+def test_block_pvalues_known_answer():
+    d = torch.tensor([[0.5, 0.1]])
+    null = torch.tensor([[[0.2, 0.1]], [[0.6, 0.0]], [[0.1, 0.3]]])
+    p = mi.block_pvalues(d, null)
+    # block 0: one of three null values >= 0.5; block 1: two of three >= 0.1 (ties count)
+    assert torch.allclose(p, torch.tensor([[2 / 4, 3 / 4]], dtype=torch.float64))
+
+
+def test_block_pvalues_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"null must have shape \(permutations, 1, 2\)"):
+        mi.block_pvalues(torch.zeros(1, 2), torch.zeros(3, 2, 1))
+    with pytest.raises(ValueError, match="finite"):
+        mi.block_pvalues(torch.zeros(1, 2), torch.full((3, 1, 2), float("nan")))
+
+
+def test_null_shape_seed_and_arguments():
+    parent, child = planted_pair(90)
+    null = mi.dependency_null(parent, child, parent_groups=3, child_groups=2, permutations=2,
+                              seed=4, progress=False)
+    assert null.shape == (2, 2, 3) and null.dtype == torch.float64
+    assert torch.equal(null, mi.dependency_null(parent, child, parent_groups=3, child_groups=2,
+                                                permutations=2, seed=4, progress=False))
+    assert not torch.equal(null[0], null[1])
+    with pytest.raises(ValueError, match="permutations"):
+        mi.dependency_null(parent, child, parent_groups=3, child_groups=2, permutations=0)
+
+
+def test_pvalues_of_independent_blocks_are_spread_out():
+    parent, child = gaussian(0, 300, 8), gaussian(1, 300, 8)
+    d = mi.dependency_matrix(parent, child, parent_groups=4, child_groups=4, seed=0,
+                             progress=False)
+    null = mi.dependency_null(parent, child, parent_groups=4, child_groups=4, permutations=19,
+                              seed=0, progress=False)
+    p = mi.block_pvalues(d, null)
+    assert 0.3 < p.mean().item() < 0.7  # uniform on {1/20, ..., 1} has mean 0.525
+    assert (p < 0.05).sum().item() <= 3  # 16 blocks: about one expected by chance
+
+
+def test_planted_block_has_a_small_pvalue():
+    parent, child = planted_pair()
+    d = mi.dependency_matrix(parent, child, parent_groups=3, child_groups=2, seed=1,
+                             progress=False)
+    null = mi.dependency_null(parent, child, parent_groups=3, child_groups=2, permutations=24,
+                              seed=1, progress=False)
+    p = mi.block_pvalues(d, null)
+    assert p[0, 0] < 0.05 and p[1, 2] < 0.05
+    assert p[0, 0] == pytest.approx(1 / 25)
+
+
+def test_reliability_of_planted_and_of_absent_dependence():
+    parent, child = planted_pair(900)
+    planted = mi.reliability(parent, child, parent_groups=3, child_groups=2, seed=0,
+                             progress=False)
+    assert set(planted) == {"split_to_split", "disjoint_rows", "within_column"}
+    assert planted["within_column"] > 0.8 and planted["disjoint_rows"] > 0.8
+    absent = mi.reliability(gaussian(0, 600, 6), gaussian(1, 600, 6), parent_groups=6,
+                            child_groups=6, seed=0, progress=False)
+    assert abs(absent["within_column"]) < 0.5
+    with pytest.raises(ValueError, match="at least 12 rows"):
+        mi.reliability(parent[:10], child[:10], parent_groups=3, child_groups=2)
