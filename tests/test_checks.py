@@ -387,9 +387,31 @@ def test_every_check_answers_any_input_with_a_message(capsys, answer):
         lambda: checks.check_threshold({("a", "b"): torch.rand(2, 2, generator=g)}, 0.5, answer),
         lambda: checks.check_dead_units(net, "fc1", "fc2", answer),
         lambda: checks.check_ece(torch.tensor([[0.9, 0.1]]), torch.tensor([0]), answer),
+        lambda: checks.check_block_pvalues(torch.rand(2, 2, generator=g),
+                                           torch.rand(4, 2, 2, generator=g), answer),
     ]
     for call in calls:
         result = call()
         assert result in (True, False)
         line = verdict(capsys)
         assert line.startswith((checks.CORRECT, checks.NOT_YET)), line
+
+
+# ----------------------------------------------------------------------------- block p-values (07)
+
+def test_block_pvalues(capsys):
+    g = torch.Generator().manual_seed(0)
+    D = torch.rand(3, 4, generator=g)
+    null = torch.rand(9, 3, 4, generator=g)
+    null[0, 0, 0] = D[0, 0]  # a tie: >= and > differ
+    right = mi.block_pvalues(D, null)
+    passes(capsys, checks.check_block_pvalues(D, null, right))
+    passes(capsys, checks.check_block_pvalues(D.numpy(), null.numpy(), right.numpy()))
+    exceed = (null >= D[None]).sum(dim=0).double()
+    fails(capsys, checks.check_block_pvalues(D, null, exceed / 9), "add one")
+    strict = (null > D[None]).sum(dim=0).double()
+    fails(capsys, checks.check_block_pvalues(D, null, (1 + strict) / 10), ">=")
+    fails(capsys, checks.check_block_pvalues(D, null, 1 - right), "below")
+    fails(capsys, checks.check_block_pvalues(D, null, right[:2]), "shape (3, 4)")
+    fails(capsys, checks.check_block_pvalues(D, null, right + 0.01), "differ")
+    fails(capsys, checks.check_block_pvalues(D, null, "p"), "expected a tensor")
