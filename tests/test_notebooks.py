@@ -24,7 +24,7 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ["00_quickstart", "01_activations", "02_graphs", "03_mutual_information",
-            "04_mint_mnist", "05_mint_cifar10", "06_beyond_accuracy"]
+            "04_mint_mnist", "05_mint_cifar10", "06_beyond_accuracy", "07_reproduction"]
 MAX_BYTES = 1_000_000
 MAX_KERNEL_MB = 1536  # Binder gives about 2 GB per user
 ROOT = NOTEBOOK_DIR.parent
