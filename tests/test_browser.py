@@ -283,7 +283,7 @@ def test_course_website_shows_notebook_04(tmp_path):
             assert len(sizes) >= 4, f"{len(sizes)} images on the page"
             assert all(done and w > 100 and h > 100 for done, w, h in sizes), sizes
             # the table beside the paper, as printed by the notebook
-            table = page.locator("pre", has_text="paper: MINT").first
+            table = page.locator(".jp-OutputArea-output pre", has_text="paper: MINT").first
             table.wait_for()
             text = table.inner_text()
             assert "paper: baseline" in text and "ours: MINT q=" in text, text
