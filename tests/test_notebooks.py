@@ -10,6 +10,7 @@ working directory, with MINT_TEACH_QUICK=1. Exercises follow one pattern: a cell
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -134,7 +135,10 @@ def test_student_copy_has_no_answers(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_quick_mode(path, record_property):
+def test_notebook_runs_in_quick_mode(path, monkeypatch, record_property):
+    # run() sets MINT_TEACH_QUICK and PYTHONPATH for the kernel; monkeypatch restores them
+    monkeypatch.setenv("MINT_TEACH_QUICK", "1")
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     nb = nbformat.read(path, as_version=4)  # a copy in memory: the file is never rewritten
     seconds, peak_mb = _tools().run(nb, timeout=1200)  # raises on the first cell that fails
     record_property("seconds", round(seconds, 1))
