@@ -1,10 +1,13 @@
 # The README's commands. Each builds .venv when it is missing, so a fresh clone needs only Python 3.
+# To use an existing environment instead: make notebooks PY=/path/to/python ENV_DEP=
 PYTHON ?= python3
-VENV := .venv
-PY := $(VENV)/bin/python
+VENV ?= .venv
+PY ?= $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+ENV_DEP ?= $(STAMP)
+NICE ?= nice -n 10
 
-.PHONY: demo test lab env clean
+.PHONY: demo test lab env clean notebooks student book binder-url
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,16 +16,36 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-env: $(STAMP)
+env: $(ENV_DEP)
 
-demo: $(STAMP)
+demo: $(ENV_DEP)
 	$(PY) -m mint_teach demo
 
-test: $(STAMP)
+test: $(ENV_DEP)
 	$(PY) -m pytest -q
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(ENV_DEP)
+	$(PY) -m jupyter lab notebooks/
+
+# Re-execute every notebook in quick mode (or NB="04 05" for some), recording the hash of the
+# mint_teach sources, the time and the kernel's peak memory in each notebook's metadata.
+notebooks: $(ENV_DEP)
+	$(NICE) $(PY) tools/notebooks.py execute $(NB)
+
+# The student copy: solution cells removed, exercise outputs cleared (build/student/).
+student: $(ENV_DEP)
+	$(PY) tools/notebooks.py student --out build/student
+
+# The course as a static website, from the committed outputs (no execution): build/site/.
+book: $(ENV_DEP)
+	$(PY) tools/book.py --out build/site
+
+# The mybinder.org address of this clone's GitHub remote (nothing is printed for other remotes).
+binder-url:
+	@remote=$$(git remote get-url origin 2>/dev/null); \
+	repo=$$(echo "$$remote" | sed -nE 's#^(git@github\.com:|https://github\.com/)([^/]+/[^/]+)$$#\2#p' | sed 's#\.git$$##'); \
+	if [ -n "$$repo" ]; then echo "https://mybinder.org/v2/gh/$$repo/HEAD?urlpath=lab/tree/notebooks"; \
+	else echo "origin is not a GitHub repository ($${remote:-none}); Binder needs one" >&2; exit 1; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info

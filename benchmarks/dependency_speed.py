@@ -1,6 +1,6 @@
 """How fast is ``mi.dependency_matrix`` for one layer pair, and how much memory does it take?
 
-MINT_METHOD.md section 4d: the published code needs about 5 s per conditional GMI estimate at
+docs/method.md section 4d: the published code needs about 5 s per conditional GMI estimate at
 2,500 rows, and an MNIST-MLP layer pair (500 parent units, 300 child units, 20 x 20 groups)
 needs 400 of them. This script times the whole matrix for that layer pair and how the time
 scales with rows and with groups, on synthetic ReLU activations.

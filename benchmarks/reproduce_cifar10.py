@@ -1,6 +1,6 @@
 """MINT on CIFAR-10 at paper scale: VGG16-BN and ResNet56 (and the classroom CNN on a CPU).
 
-Paper (MINT_METHOD.md section 7): VGG16-BN 83.46 % params pruned at 93.43 % (baseline 93.98 %,
+Paper (docs/method.md section 7): VGG16-BN 83.46 % params pruned at 93.43 % (baseline 93.98 %,
 9.020 Mb after); ResNet56 52.41 % at 93.47 % and 57.01 % at 93.02 % (baseline 92.55 %).
 
 Stages, each resumable after an interruption (state lives in --out; cached dependencies and

@@ -1,6 +1,6 @@
 """MINT on ILSVRC2012 with ResNet-50, on one process or many (torchrun), both protocols.
 
-Paper (MINT_METHOD.md section 7): baseline 76.13 % top-1; MINT 43.01 % of parameters pruned at
+Paper (docs/method.md section 7): baseline 76.13 % top-1; MINT 43.01 % of parameters pruned at
 71.50 %, 49.00 % at 71.12 %, 49.62 % at 71.05 %; model memory 91.16 MB -> 52.37 MB.
 
 Two protocols, each resumable after an interruption (state in --out, keyed by a hash of the

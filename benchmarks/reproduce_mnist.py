@@ -1,6 +1,6 @@
 """The paper's MNIST row (MLP 784-500-300-10, layer 2: fc1 -> fc2) under two protocols.
 
-MINT_METHOD.md sections 4e and 7. The paper reports 96.20 % of layer 2's weights pruned at
+docs/method.md sections 4e and 7. The paper reports 96.20 % of layer 2's weights pruned at
 98.47 % test accuracy (baseline 98.59 %). The published implementation got there with a
 statistic that does not see the child layer (section 4e) and with the best test-set epoch.
 This script measures both protocols from one run and says which differences exceed seed noise.

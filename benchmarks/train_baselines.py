@@ -1,4 +1,4 @@
-"""Train the baseline networks and report test accuracy and wall time (MINT_METHOD.md section 1).
+"""Train the baseline networks and report test accuracy and wall time (docs/method.md section 1).
 
 - MNIST MLP 784-500-300-10: the paper's baseline is 98.59 %; the goal here is >= 98.50 %.
 - Classroom CNN on CIFAR-10: the course's small network; the goal is >= 70 % in a few minutes

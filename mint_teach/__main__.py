@@ -114,6 +114,11 @@ def main(argv=None) -> int:
         print(f"{parser.prog}: error: the results could not be written to {cfg.out_dir} "
               "(see the warning above)", file=sys.stderr)
         return 1
+    if args.command == "demo":
+        print(f"note: q is a share of the blocks of all layer pairs together, and no pair may lose "
+              f"more than max_pair_fraction = {cfg.max_pair_fraction:.0%} of its blocks (the "
+              "published cap, section 5); once the large pair fc1 -> fc2 reaches it, 'params "
+              "pruned' stops rising with q. That is the cap at work, not a bug.")
     if cfg.out_dir:
         print(f"results and figures in {result.saved_to}/")
     return 0

@@ -1,6 +1,6 @@
 """Cross-edge counts of every (child group, parent group) tree of a layer pair, in batches.
 
-This is the machinery of MINT_METHOD.md section 4d behind ``mi.conditional_gmi`` and
+This is the machinery of docs/method.md section 4d behind ``mi.conditional_gmi`` and
 ``mi.dependency_matrix``: one split of the rows serves every pair, the tree distances are
 assembled from squared-distance blocks, and batched Prim grows many trees at once. It returns
 Friedman-Rafsky counts; ``mi`` turns them into the statistic.

@@ -44,7 +44,7 @@ class ResNet50(_tv_resnet.ResNet):
     that); ``width=1/8`` gives a small network for tests on a CPU. The stem keeps 64 filters.
     After construction :func:`attach_structure` finds the prunable layers from the module
     graph: inside every bottleneck ``conv1 -> conv2`` and ``conv2 -> conv3``; the channels that
-    ``conv3`` adds to the skip path are never a parent, so they stay whole (MINT_METHOD.md 1).
+    ``conv3`` adds to the skip path are never a parent, so they stay whole (docs/method.md section 1).
     """
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0, in_channels: int = 3):

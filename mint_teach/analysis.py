@@ -1,6 +1,6 @@
 """Beyond accuracy: calibration and adversarial robustness of original vs pruned networks.
 
-MINT_METHOD.md section 8. Two questions a student can ask of any network here:
+docs/method.md section 8. Two questions a student can ask of any network here:
 
 - *Calibration*: when the network says "90 % sure", is it right 90 % of the time? Measured by
   the expected calibration error (ECE) over confidence bins and drawn as a reliability diagram.
@@ -203,37 +203,48 @@ def _check_reports(name: str, reports) -> None:
 
 
 def plot_reliability(reports: Mapping[str, dict], ax=None):
-    """Draw a reliability diagram (accuracy per confidence bin) for several models side by side.
+    """Draw a reliability diagram (accuracy per confidence bin), one panel per model.
 
     Section 8. ``reports`` maps a name to a :func:`calibration_report` (or to a
-    :func:`reliability_bins` dict); bars on the dashed diagonal mean perfect calibration, bars
-    below it mean over-confidence. Returns the matplotlib Figure.
+    :func:`reliability_bins` dict). In each panel the bars are the bins' accuracies, the dashed
+    diagonal is perfect calibration, and the red segments are the gaps to each bin's mean
+    confidence: bars below the diagonal mean over-confidence. ``ax`` (one model) or a sequence
+    of axes (one per model) draws into existing axes. Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
 
     _check_reports("reports", reports)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.8, 4.5))
-    else:
-        fig = ax.figure
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
     k = len(reports)
-    for i, (name, report) in enumerate(reports.items()):
+    if ax is None:
+        fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.8), sharey=True, squeeze=False)
+        axes = list(axes.flat)
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple)) else [ax]
+        if len(axes) != k:
+            raise ValueError(f"ax must hold one axes per report ({k}); got {len(axes)}")
+        fig = axes[0].figure
+    for a, (name, report) in zip(axes, reports.items()):
         bins = report.get("bins", report)
         edges = torch.as_tensor(bins["edges"]).double()
         acc = torch.as_tensor(bins["accuracy"]).double()
+        conf = torch.as_tensor(bins["confidence"]).double()
         keep = torch.as_tensor(bins["counts"]) > 0
-        width = (edges[1:] - edges[:-1]) / k                 # each model gets 1/k of a bin
-        left = edges[:-1] + i * width
+        width = edges[1:] - edges[:-1]
+        a.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+        a.bar(edges[:-1][keep].numpy(), acc[keep].numpy(), width=width[keep].numpy(),
+              align="edge", color="tab:blue", edgecolor="black", linewidth=0.4,
+              label="accuracy in the bin")
+        mid = (edges[:-1] + width / 2)[keep].numpy()
+        a.vlines(mid, acc[keep].numpy(), conf[keep].numpy(), color="tab:red", lw=2,
+                 label="gap to its confidence")
         ece = report.get("ece", _ece_from_bins(bins))
-        ax.bar(left[keep].numpy(), acc[keep].numpy(), width=width[keep].numpy(), align="edge",
-               alpha=0.75, edgecolor="black", linewidth=0.4, label=f"{name} (ECE {ece:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Reliability diagram")
-    ax.legend(loc="upper left", fontsize="small")
+        a.set_title(f"{name}: ECE {ece:.3f}")
+        a.set_xlim(0, 1)
+        a.set_ylim(0, 1)
+        a.set_xlabel("confidence")
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
     return fig
 
 

@@ -22,6 +22,7 @@ check                      what the student computes                            
 ``check_threshold``        the global threshold delta for a fraction q (5)       04
 ``check_dead_units``       parent units with no connection left (5)              05
 ``check_ece``              the expected calibration error (section 8)            06
+``check_block_pvalues``    block p-values against the permuted-child null (4e)   07
 =========================  ====================================================  ============
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ import torch
 __all__ = [
     "CORRECT",
     "NOT_YET",
+    "check_block_pvalues",
     "check_conv_average",
     "check_cross_edges",
     "check_dead_units",
@@ -106,17 +108,45 @@ def _close(a: float, b: float, atol: float = 1e-6, rtol: float = 1e-4) -> bool:
 
 
 def _first_match(value: float, slips: Sequence[tuple[float, str]], **tol) -> str | None:
-    """The hint of the first known slip whose value equals ``value``, if any."""
+    """The hints of every known slip whose value equals ``value`` (joined), or None.
+
+    Two slips can give the same number for some inputs (with m = n, dropping the factor 2 and
+    dropping the ``1 -`` can coincide); then the student hears both.
+    """
+    hints = []
     for wrong, hint in slips:
-        if _close(value, wrong, **tol):
-            return hint
+        if _close(value, wrong, **tol) and hint not in hints:
+            hints.append(hint)
+    if len(hints) > 1:
+        return ("with these numbers several slips give this value: "
+                + " Or: ".join(hints))
+    return hints[0] if hints else None
+
+
+def _rounded(value: float, ref: float, unit: str = "") -> str | None:
+    """A hint when ``value`` is ``ref`` rounded to 1-3 decimals (``0.67`` for 0.6667)."""
+    if not math.isfinite(value):
+        return None
+    for digits in (1, 2, 3):
+        if abs(value - ref) <= 0.5 * 10 ** -digits + 1e-9 and round(value, digits) == value:
+            return (f"{value:g}{unit} is the right value rounded to {digits} decimal"
+                    f"{'' if digits == 1 else 's'}; give more digits (keep the full float, "
+                    "do not round).")
     return None
+
+
+def _count(answer: Any, what: str = "a count (an int)") -> int:
+    """Read a whole number: an int, an integral float or a one-element tensor/array."""
+    value = _number(answer, what)
+    if not math.isfinite(value) or value != int(value):
+        raise _Unreadable(f"expected {what}, a whole number; got {value!r}.")
+    return int(value)
 
 
 # ----------------------------------------------------------------------------- notebook 00
 
 def check_sparsity(model: torch.nn.Module, layers: str | Sequence[str], answer: Any) -> bool:
-    """Check the percentage of zero weights in ``layers`` of ``model`` (MINT_METHOD.md 7).
+    """Check the percentage of zero weights in ``layers`` of ``model`` (docs/method.md 7).
 
     Only the layers' *weights* count (not biases), pooled over the listed layers, in percent
     (0-100), as ``pruning.sparsity_report(model, layers)["total"]["pruned_pct"]``.
@@ -152,7 +182,17 @@ def check_sparsity(model: torch.nn.Module, layers: str | Sequence[str], answer: 
     if len(layers) < len(report["layers"]) or every != ref:
         slips.append((every, (f"that is the share over all prunable layers; count only "
                               f"{', '.join(layers)}.")))
-    hint = _first_match(value, slips, atol=0.01, rtol=0)
+    originals = [modules[n].weight_orig.detach() for n in layers
+                 if hasattr(modules[n], "weight_orig")]
+    if originals:
+        zero_orig = sum(int((w == 0).sum()) for w in originals)
+        share_orig = 100 * zero_orig / sum(w.numel() for w in originals)
+        slips.append((share_orig, ("that counts zeros in weight_orig. After apply_masks PyTorch "
+                                   "keeps the untouched weights in weight_orig and the 0/1 mask "
+                                   "in weight_mask; the weight the network uses is "
+                                   "weight = weight_orig * weight_mask. Count zeros in .weight.")))
+    hint = _first_match(value, [s for s in slips if not _close(s[0], ref, atol=0.01, rtol=0)],
+                        atol=0.01, rtol=0) or _rounded(value, ref, " %")
     return _say(False, hint or f"you gave {value:.2f} %, but {ref:.2f} % is expected: count "
                                f"weight == 0 over all weights of {', '.join(layers)}, times 100.")
 
@@ -217,7 +257,7 @@ def check_per_class(labels: Any, per_class: int, answer: Any) -> bool:
     except (TypeError, ValueError):
         return _say(False, f"expected a list or tensor of row indices; got "
                            f"{type(answer).__name__}.")
-    if rows.is_floating_point() or rows.dtype == torch.bool:
+    if rows.is_floating_point() or rows.is_complex() or rows.dtype == torch.bool:
         return _say(False, f"expected integer row indices; got dtype {rows.dtype}. (A boolean "
                            "mask? Turn it into indices with torch.nonzero(mask).flatten().)")
     rows = rows.long()
@@ -243,6 +283,19 @@ def check_per_class(labels: Any, per_class: int, answer: Any) -> bool:
 
 # ----------------------------------------------------------------------------- notebooks 02, 03
 
+def _published_count(edges: Any, membership: Any) -> int | None:
+    """The defective count of section 4c for edges listed in CSR order, or None if unreadable:
+    the position ``k`` of an edge is taken as its first end."""
+    try:
+        ends = np.asarray(edges).reshape(-1, 2)[:, 1].astype(int)
+        labels = np.asarray(membership).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    if len(ends) > len(labels) or (len(ends) and ends.max() >= len(labels)):
+        return None
+    return int(sum(labels[k] != labels[e] for k, e in enumerate(ends)))
+
+
 def check_cross_edges(edges: Any, membership: Any, answer: Any) -> bool:
     """Check a Friedman-Rafsky count: tree edges joining two different samples (4a, 4c)."""
     from . import graphs
@@ -252,17 +305,27 @@ def check_cross_edges(edges: Any, membership: Any, answer: Any) -> bool:
     ref = graphs.cross_edges(edges, membership)
     n_edges = int(np.asarray(edges).shape[-2])
     try:
-        value = _number(answer, "a count (an int)")
+        value = _count(answer, "a count (an int)")
     except _Unreadable as err:
         return _say(False, str(err))
     if value == ref:
         return _say(True, f"R = {ref} of the {n_edges} tree edges join the two samples.")
-    slips = [(n_edges - ref, ("you counted the edges *within* a sample; R counts the edges "
+    slips = []
+    published = _published_count(edges, membership)
+    if published is not None:
+        slips.append((published, ("that is the published code's count (section 4c): it compares "
+                                  "the label of position k in the edge list with the label of "
+                                  "edges[k][1], as if entry k belonged to row k. Read *both* "
+                                  "ends of every edge: membership[u] != membership[v].")))
+    slips += [(n_edges - ref, ("you counted the edges *within* a sample; R counts the edges "
                               "whose two ends come from different samples.")),
              (n_edges, (f"that is every edge of the tree ({n_edges}); count only those whose "
                         "two ends carry different labels.")),
              (2 * ref, "each crossing edge seems counted twice (once from each end).")]
-    hint = _first_match(value, [s for s in slips if s[0] != ref], atol=0, rtol=0)
+    slips = [s for s in slips if s[0] != ref]
+    if slips and slips[0][0] == published == value:  # the defect just shown comes first
+        return _say(False, slips[0][1])
+    hint = _first_match(value, slips, atol=0, rtol=0)
     return _say(False, hint or f"you gave {value:g}, but R = {ref}. Look up *both* ends of "
                                "every edge: membership[u] != membership[v] (section 4c).")
 
@@ -273,6 +336,15 @@ def check_hp(r: int, m: int, n: int, answer: Any) -> bool:
 
     if _missing(answer):
         return False
+    try:
+        r, m, n = (_count(v, f"{name}, a whole number") for v, name in
+                   ((r, "the count R"), (m, "the size m"), (n, "the size n")))
+    except _Unreadable as err:
+        return _say(False, f"check_hp(r, m, n, answer): {err}")
+    if m < 1 or n < 1 or not 0 <= r <= m + n - 1:
+        return _say(False, f"check_hp(r, m, n, answer) needs sample sizes m, n >= 1 and a count "
+                           f"0 <= R <= m + n - 1 (a tree on m + n points has m + n - 1 edges); "
+                           f"got R = {r}, m = {m}, n = {n}.")
     ref = float(mi.hp_from_count(r, m, n))
     try:
         value = _number(answer)
@@ -289,7 +361,7 @@ def check_hp(r: int, m: int, n: int, answer: Any) -> bool:
     if ref < 0:
         slips.append((0.0, ("keep the raw value, even below 0: clip only for display "
                             "(section 4a).")))
-    hint = _first_match(value, slips)
+    hint = _first_match(value, [s for s in slips if not _close(s[0], ref)]) or _rounded(value, ref)
     return _say(False, hint or f"you gave {value:.4f}, but D_HP = {ref:.4f}. Formula: "
                                "1 - R (m + n) / (2 m n).")
 
@@ -317,7 +389,8 @@ def check_gaussian_mi(rho: float, answer: Any) -> bool:
              (0.5 * math.log(1 + rho ** 2), "the argument of the log is 1 - rho**2."),
              (rho, "that is the correlation itself; MI is -0.5 ln(1 - rho**2)."),
              (rho ** 2, "that is rho**2; MI is -0.5 ln(1 - rho**2).")]
-    hint = _first_match(value, [s for s in slips if not _close(s[0], ref)], atol=1e-6, rtol=1e-4)
+    hint = _first_match(value, [s for s in slips if not _close(s[0], ref)], atol=1e-6,
+                        rtol=1e-4) or _rounded(value, ref)
     return _say(False, hint or f"you gave {value:.4f}, but -0.5 ln(1 - rho^2) = {ref:.4f} "
                                f"for rho = {rho:g}.")
 
@@ -339,7 +412,9 @@ def _as_bounds(answer: Any) -> list[tuple[int, int]] | str:
                 return f"group {k} is {group}; groups are contiguous runs with step 1."
             bounds.append((group.start, group.stop))
             continue
-        items = [int(v) for v in np.asarray(group).reshape(-1)]
+        items = _indices(group)
+        if isinstance(items, str):
+            return f"group {k} is {group!r:.40}: {items}"
         if isinstance(group, tuple):  # (start, stop), as mi.split_groups gives them
             if len(items) != 2 or items[1] <= items[0]:
                 return (f"group {k} is {group!r}; a tuple is read as (start, stop) with "
@@ -356,6 +431,27 @@ def _as_bounds(answer: Any) -> list[tuple[int, int]] | str:
     return bounds
 
 
+def _indices(group: Any) -> list[int] | str:
+    """A group's unit indices as ints, or a message: no strings, None or fractional numbers."""
+    if isinstance(group, (str, bytes)) or group is None:
+        return "expected a range, a (start, stop) tuple or a list of unit indices."
+    try:
+        flat = np.asarray(group, dtype=object).reshape(-1)
+    except (TypeError, ValueError):
+        return "expected a range, a (start, stop) tuple or a list of unit indices."
+    items = []
+    for v in flat:
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            v = v.item()
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer,
+                                                                 np.floating)):
+            return f"unit indices are whole numbers; got {type(v).__name__} {v!r:.20}."
+        if not math.isfinite(float(v)) or float(v) != int(v):
+            return f"unit indices are whole numbers; got {v!r}."
+        items.append(int(v))
+    return items
+
+
 def check_groups(n_units: int, n_groups: int, answer: Any) -> bool:
     """Check a split of ``n_units`` units into ``n_groups`` contiguous groups (section 3).
 
@@ -367,6 +463,13 @@ def check_groups(n_units: int, n_groups: int, answer: Any) -> bool:
 
     if _missing(answer):
         return False
+    try:
+        n_units, n_groups = _count(n_units, "n_units"), _count(n_groups, "n_groups")
+    except _Unreadable as err:
+        return _say(False, f"check_groups(n_units, n_groups, answer): {err}")
+    if not 1 <= n_groups <= n_units:
+        return _say(False, f"check_groups needs 1 <= n_groups <= n_units; got n_units = "
+                           f"{n_units}, n_groups = {n_groups}.")
     ref = mi.split_groups(n_units, n_groups)
     bounds = _as_bounds(answer)
     if isinstance(bounds, str):
@@ -415,9 +518,12 @@ def check_threshold(dependencies: Mapping, q: float, answer: Any) -> bool:
     spread = float(values.max() - values.min()) or 1.0
     tol = {"atol": 1e-9 * spread + 1e-12, "rtol": 1e-6}
     if _close(value, ref, **tol):
-        pruned = int((values <= ref).sum())
-        return _say(True, f"delta = {ref:.5f}: {pruned} of {values.size} blocks have "
-                          f"D <= delta.")
+        at_most, cut = int((values <= ref).sum()), round(q * values.size)
+        ties = "" if at_most == cut else (
+            f" {at_most} blocks have D <= delta because values tie at delta; the toolkit "
+            f"breaks the tie (pair order, then position) so that exactly {cut} are cut.")
+        return _say(True, f"delta = {ref:.5f}; MINT cuts round(q x {values.size}) = {cut} "
+                          f"blocks.{ties}")
     slips = []
     if len(mats) > 1:
         for key, d in mats.items():
@@ -433,6 +539,8 @@ def check_threshold(dependencies: Mapping, q: float, answer: Any) -> bool:
     if hint:
         return _say(False, hint)
     rough = [float(np.quantile(values, q, method=m)) for m in ("lower", "higher", "nearest")]
+    if _rounded(value, ref):
+        return _say(False, _rounded(value, ref))
     if any(_close(value, r, **tol) for r in rough) or min(rough) <= value <= max(rough):
         return _say(False, "almost: the right values, but use linear interpolation between "
                            "neighbours (numpy.quantile's default, or torch.quantile).")
@@ -441,6 +549,21 @@ def check_threshold(dependencies: Mapping, q: float, answer: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------- notebook 05
+
+def _dead(weight: torch.Tensor, n_parent: int, indices: bool = False):
+    """Parent units whose every outgoing weight in ``weight`` (the child's) is zero."""
+    used = (weight.reshape(weight.shape[0], n_parent, -1) != 0).any(dim=2)  # (out, n_parent)
+    dead = torch.nonzero(~used.any(dim=0)).flatten().tolist()
+    return dead if indices else len(dead)
+
+
+def _is_scalar(answer: Any) -> bool:
+    """A single number (Python, numpy, a 0-d tensor) rather than a collection of indices."""
+    if isinstance(answer, (torch.Tensor, np.ndarray)):
+        return answer.ndim == 0
+    return isinstance(answer, (str, bytes)) or not isinstance(
+        answer, (Sequence, set, frozenset, range))
+
 
 def check_dead_units(model: torch.nn.Module, parent: str, child: str, answer: Any) -> bool:
     """Check the dead parent units of a layer pair: units whose every outgoing weight in the
@@ -454,12 +577,13 @@ def check_dead_units(model: torch.nn.Module, parent: str, child: str, answer: An
     p = modules[parent]
     n_parent = int(getattr(p, "out_features", getattr(p, "out_channels", 0)))
     weight = modules[child].weight.detach().cpu()
-    used = (weight.reshape(weight.shape[0], n_parent, -1) != 0).any(dim=2)  # (out, n_parent)
-    dead = torch.nonzero(~used.any(dim=0)).flatten().tolist()
+    dead = _dead(weight, n_parent, indices=True)
     dead_rows = int((~(weight.reshape(weight.shape[0], -1) != 0).any(dim=1)).sum())
-    if isinstance(answer, (int, np.integer)) or (
-            isinstance(answer, torch.Tensor) and answer.numel() == 1 and not answer.is_floating_point()):
-        value = int(answer)
+    if _is_scalar(answer):
+        try:
+            value = _count(answer, "a count of dead units (or a list of their indices)")
+        except _Unreadable as err:
+            return _say(False, str(err))
         if value == len(dead):
             if value == 0:
                 return _say(True, f"none of the {n_parent} units of {parent} is dead: each keeps "
@@ -471,15 +595,20 @@ def check_dead_units(model: torch.nn.Module, parent: str, child: str, answer: An
                  (dead_rows, (f"you counted {child}'s rows (child units with no input left); a "
                               f"dead *parent* unit is a column block of {child}.weight that is "
                               "zero in every row."))]
+        orig = getattr(modules[child], "weight_orig", None)
+        if orig is not None:
+            slips.append((_dead(orig.detach().cpu(), n_parent), (
+                f"that reads {child}.weight_orig. After apply_masks PyTorch keeps the untouched "
+                f"weights in weight_orig and the 0/1 mask in weight_mask; the network uses "
+                f"weight = weight_orig * weight_mask, so look at {child}.weight.")))
         hint = _first_match(value, [s for s in slips if s[0] != len(dead)], atol=0, rtol=0)
         return _say(False, hint or f"you gave {value}, but {len(dead)} units of {parent} are "
                                    f"dead: look for columns of {child}.weight that are zero in "
                                    "every row.")
-    try:
-        given = sorted({int(v) for v in np.asarray(answer).reshape(-1)})
-    except (TypeError, ValueError):
-        return _say(False, f"expected a count or a list of unit indices; got "
-                           f"{type(answer).__name__}.")
+    given = _indices(answer)
+    if isinstance(given, str):
+        return _say(False, f"expected a count or a list of unit indices: {given}")
+    given = sorted(set(given))
     if given == dead:
         return _say(True, f"units {given[:8]}{' ...' if len(given) > 8 else ''} of {parent} "
                           f"are dead ({len(given)} in all).")
@@ -526,6 +655,53 @@ def check_ece(probs: Any, labels: Any, answer: Any, *, n_bins: int = 15) -> bool
             slips.append((analysis.expected_calibration_error(probs, labels, other),
                           f"that is the ECE with {other} bins; use n_bins = {n_bins}."))
     hint = _first_match(value, [s for s in slips if not _close(s[0], ref, **tol)], **tol)
+    hint = hint or _rounded(value, ref)
     return _say(False, hint or f"you gave {value:.4f}, but the ECE is {ref:.4f}. Bin by "
                                "confidence (the largest probability), then sum "
                                "(n_b / N) |accuracy_b - confidence_b|.")
+
+
+# ----------------------------------------------------------------------------- notebook 07
+
+def check_block_pvalues(D: Any, null: Any, answer: Any) -> bool:
+    """Check permutation p-values of every block: ``(1 + #{null >= D}) / (1 + permutations)``
+    (section 4e), as ``mi.block_pvalues``. ``null`` has shape (permutations, G_c, G_p)."""
+    from . import mi
+
+    if _missing(answer):
+        return False
+    ref = mi.block_pvalues(D, null)
+    try:
+        value = _array(answer, f"a tensor of shape {tuple(ref.shape)}")
+    except _Unreadable as err:
+        return _say(False, str(err))
+    if tuple(value.shape) != tuple(ref.shape):
+        return _say(False, f"expected one p-value per block, shape {tuple(ref.shape)}; got "
+                           f"{tuple(value.shape)}.")
+    if not torch.isfinite(value).all():
+        return _say(False, "some p-values are NaN or infinite; count null values, do not divide "
+                           "by zero.")
+    if torch.allclose(value, ref, atol=1e-9):
+        small = int((ref <= 0.05).sum())
+        return _say(True, f"{ref.numel()} p-values from {int(torch.as_tensor(null).shape[0])} "
+                          f"permutations; {small} blocks at p <= 0.05.")
+    d = torch.as_tensor(D).double()
+    nul = torch.as_tensor(null).double()
+    k = nul.shape[0]
+    exceed = (nul >= d[None]).sum(dim=0).double()
+    strict = (nul > d[None]).sum(dim=0).double()
+    slips = [(exceed / k, "add one to the count and to the number of permutations: "
+                          "(1 + #{null >= D}) / (1 + permutations); D itself counts as one draw "
+                          "of the null, so no p-value is 0."),
+             ((1 + strict) / (1 + k), "count null values *at or above* D (>=), not strictly "
+                                     "above: the estimates are counts, so ties happen."),
+             (1 - ref, "that is the share *below* D; the p-value is the share of the null at or "
+                       "above the observed D."),
+             (1 - exceed / k, "that is the share below D; count null values at or above D, "
+                              "then (1 + count) / (1 + permutations).")]
+    for wrong, hint in slips:
+        if torch.allclose(value, wrong, atol=1e-9):
+            return _say(False, hint)
+    gap = int((~torch.isclose(value, ref, atol=1e-9)).sum())
+    return _say(False, f"{gap} of {ref.numel()} p-values differ; for each block count the "
+                       "permutations whose value is >= D, then (1 + count) / (1 + permutations).")

@@ -1,4 +1,4 @@
-"""Distances, minimum spanning trees and the Friedman-Rafsky count (MINT_METHOD.md section 4).
+"""Distances, minimum spanning trees and the Friedman-Rafsky count (docs/method.md section 4).
 
 Every MINT estimate is read off a Euclidean minimum spanning tree (MST): pool two samples,
 join all points by the shortest tree, and count the tree edges whose ends came from different
@@ -99,7 +99,7 @@ def pairwise_sq_dists(a: Any, b: Any | None = None) -> torch.Tensor:
     Uses ``|a|^2 + |b|^2 - 2 a.b`` (one matrix product), clamped at 0 against rounding; with
     ``b`` omitted the distances are within ``a`` and the diagonal is exactly 0. Squared
     distances over a concatenation of feature blocks are the sum of the blocks' squared
-    distances, which is what makes section 4d of MINT_METHOD.md fast.
+    distances, which is what makes section 4d of docs/method.md fast.
 
     Parameters
     ----------

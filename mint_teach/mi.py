@@ -1,4 +1,4 @@
-"""Geometric mutual information and the dependency matrix of a layer pair (MINT_METHOD.md §4).
+"""Geometric mutual information and the dependency matrix of a layer pair (docs/method.md 4).
 
 Read top to bottom, this module follows the method:
 

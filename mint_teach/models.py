@@ -1,4 +1,4 @@
-"""The paper's networks and small classroom networks (MINT_METHOD.md section 1).
+"""The paper's networks and small classroom networks (docs/method.md section 1).
 
 Every model here carries two attributes that the rest of the toolkit reads:
 
@@ -190,7 +190,7 @@ class ClassroomCNN(VGG):
     A chain of conv-BN-ReLU stages (32, 64, 128 and 256 filters by default); the first ``pools``
     stages end with a 2x2 max-pool (32x32 -> 16 -> 8 -> 4 on CIFAR-10, 8x8 -> 1 on digits), the
     later ones keep their input's size. Global average pooling and a linear classifier follow.
-    Every conv is prunable; its activation is its ReLU's output (MINT_METHOD.md section 2).
+    Every conv is prunable; its activation is its ReLU's output (docs/method.md section 2).
 
     With the recipe ``epochs=5, lr=0.1, batch_size=128, weight_decay=5e-4`` (cosine schedule, no
     augmentation) it reaches 78.0-78.6 % test accuracy on CIFAR-10 (seeds 0-2) in 2-3.5 minutes

@@ -8,10 +8,31 @@ import math
 
 import torch
 
-__all__ = ["plot_dependencies", "plot_masks", "plot_tradeoff", "plot_history"]
+__all__ = ["course_style", "plot_dependencies", "plot_masks", "plot_tradeoff", "plot_history"]
+
+D_LABEL = "D = conditional GMI (0: no dependence; < 0: noise)"
+COURSE_STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4),
+                "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
+                "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10,
+                "figure.titlesize": 13}
 
 
-def _grid(n: int, ncols: int = 3, size: float = 3.6):
+def course_style() -> None:
+    """Set matplotlib's figure resolution and font sizes for the course (dpi 100, 10-13 pt)."""
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(COURSE_STYLE)
+
+
+def _integer_ticks(ax) -> None:
+    """Group indices are whole numbers: no half-step ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _grid(n: int, ncols: int = 3, size: float = 4.2):
     import matplotlib.pyplot as plt
 
     ncols = min(ncols, n)
@@ -30,17 +51,21 @@ def plot_dependencies(dependencies: dict, *, ncols: int = 3, vmin: float | None 
     for ax, ((parent, child), d) in zip(axes, dependencies.items()):
         im = ax.imshow(torch.as_tensor(d).cpu().numpy(), cmap="viridis", aspect="auto",
                        vmin=vmin, vmax=vmax)
-        ax.set_title(f"{parent} -> {child}", fontsize=9)
+        ax.set_title(f"{parent} -> {child}")
         ax.set_xlabel("parent group i")
         ax.set_ylabel("child group j")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle("conditional GMI between groups")
+        _integer_ticks(ax)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046)
+        bar.set_label(D_LABEL if len(dependencies) == 1 else "D = conditional GMI")
+    fig.suptitle("D[j, i]: what parent group i tells child group j beyond the rest of its layer")
     fig.tight_layout()
     return fig
 
 
 def plot_masks(masks: dict, *, ncols: int = 3):
-    """Block masks per layer pair: dark = pruned connection block, light = kept (section 5)."""
+    """Block masks per layer pair: black = cut connection block, white = kept (section 5)."""
+    from matplotlib.patches import Patch
+
     fig, axes = _grid(len(masks), ncols)
     for ax, (key, keep) in zip(axes, masks.items()):
         keep = torch.as_tensor(keep).float()
@@ -49,10 +74,14 @@ def plot_masks(masks: dict, *, ncols: int = 3):
         ax.imshow(keep.cpu().numpy(), cmap="gray", vmin=0, vmax=1, aspect="auto",
                   interpolation="nearest")
         name = f"{key[0]} -> {key[1]}" if isinstance(key, tuple) else str(key)
-        ax.set_title(f"{name}: {100 * (1 - keep.mean().item()):.1f}% pruned", fontsize=9)
+        ax.set_title(f"{name}: {100 * (1 - keep.mean().item()):.1f}% of blocks cut")
         ax.set_xlabel("parent group i")
         ax.set_ylabel("child group j")
-    fig.tight_layout()
+        _integer_ticks(ax)
+    legend = [Patch(facecolor="white", edgecolor="black", label="kept"),
+              Patch(facecolor="black", edgecolor="black", label="cut (weights zero)")]
+    fig.legend(handles=legend, loc="upper right", ncols=2, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
 
 
@@ -72,28 +101,31 @@ def plot_tradeoff(rows: list[dict], *, baseline_acc: float | None = None, ax=Non
         ax.axhline(100 * baseline_acc, color="gray", ls="--", label="unpruned baseline")
     ax.set_xlabel("params pruned (%)")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def plot_history(history: dict, ax=None):
-    """Training loss and accuracy per epoch from ``train.fit``'s history."""
+def plot_history(history: dict, axes=None):
+    """Training loss and accuracy per epoch from ``train.fit``'s history, one panel each."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-    else:
-        fig = ax.figure
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = axes[0].figure
     epochs = range(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], label="train loss")
-    ax.set_xlabel("epoch")
-    ax2 = ax.twinx()
+    axes[0].plot(epochs, history["loss"], marker="o")
+    axes[0].set_ylabel("training loss")
     for key in ("train_acc", "test_acc"):
         if key in history:
-            ax2.plot(epochs, [100 * a for a in history[key]], ls="--", label=key)
-    ax2.set_ylabel("accuracy (%)")
-    fig.legend(fontsize=8, loc="center right")
+            axes[1].plot(epochs, [100 * a for a in history[key]], marker="o",
+                         label=key.replace("_acc", ""))
+    axes[1].set_ylabel("accuracy (%)")
+    if axes[1].lines:
+        axes[1].legend()
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""From dependences to masks, masks to sparse and smaller networks (MINT_METHOD.md sections 3, 5-7).
+"""From dependences to masks, masks to sparse and smaller networks (docs/method.md sections 3, 5-7).
 
 The one mask convention of the toolkit: a mask acts on the *child* layer's weight of a layer
 pair (parent, child). The child weight is ``(out, in)`` for ``nn.Linear`` and
@@ -48,7 +48,7 @@ Pair = tuple[str, str]
 # ----------------------------------------------------------------------------- groups (section 3)
 
 def unit_groups(n_units: int, n_groups: int) -> list[range]:
-    """Split ``n_units`` unit indices into ``n_groups`` contiguous runs (MINT_METHOD.md section 3).
+    """Split ``n_units`` unit indices into ``n_groups`` contiguous runs (docs/method.md section 3).
 
     Sizes differ by at most one, larger groups first (like ``numpy.array_split``).
 
@@ -77,7 +77,7 @@ def masks_from_dependencies(
     threshold: float | None = None,
     max_pair_fraction: float = 0.75,
 ) -> dict[Pair, torch.Tensor]:
-    """Turn dependency matrices into keep-masks with one global threshold (MINT_METHOD.md section 5).
+    """Turn dependency matrices into keep-masks with one global threshold (docs/method.md 5).
 
     Block ``(j, i)`` of a pair is pruned when ``D[j, i] <= delta``. ``delta`` is either the
     ``prune_fraction``-quantile of all values of all pairs, or the given ``threshold``. With a
@@ -185,7 +185,7 @@ def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],
 # ----------------------------------------------------------------------------- apply (section 6)
 
 def apply_masks(model: nn.Module, masks: Mapping) -> nn.Module:
-    """Zero the masked child weights and keep them zero while fine-tuning (MINT_METHOD.md 5-6).
+    """Zero the masked child weights and keep them zero while fine-tuning (docs/method.md 5-6).
 
     ``masks`` maps ``(parent, child)`` to a ``(G_c, G_p)`` block mask, or a child layer name to
     a mask of its weight's shape (``True`` = keep). Masks on the same child are combined (AND).
@@ -225,7 +225,7 @@ def apply_masks(model: nn.Module, masks: Mapping) -> nn.Module:
 # ----------------------------------------------------------------------------- report (section 7)
 
 def sparsity_report(model: nn.Module, layers: Sequence[str] | None = None) -> dict:
-    """Count zero weights per layer and in total, as the paper reports them (MINT_METHOD.md 7).
+    """Count zero weights per layer and in total, as the paper reports them (docs/method.md 7).
 
     Only the *weights* of the listed layers (default: all prunable layers) are counted, not
     biases or batch-norm parameters. ``memory_mb`` is the paper's "memory after": non-zero
@@ -260,7 +260,7 @@ def _row(params: int, zeros: int) -> dict:
 
 
 def format_report(report: dict) -> str:
-    """Render a :func:`sparsity_report` as a small text table (MINT_METHOD.md section 7)."""
+    """Render a :func:`sparsity_report` as a small text table (docs/method.md section 7)."""
     head = f"{'layer':<24}{'params':>12}{'non-zero':>12}{'pruned %':>10}{'memory MB':>11}"
     lines = [head, "-" * len(head)]
     items = [*report["layers"].items(), ("total", report["total"])]
@@ -285,7 +285,7 @@ def model_size_mb(model: nn.Module) -> float:
 # ----------------------------------------------------------------------------- compact (section 5)
 
 def compact(model: nn.Module) -> nn.Module:
-    """Return a smaller dense copy with dead units removed physically (MINT_METHOD.md section 5).
+    """Return a smaller dense copy with dead units removed physically (docs/method.md section 5).
 
     A parent unit is dead when every outgoing connection in its child's (masked) weight is zero;
     its row and bias, its batch-norm entries and its column(s) in the child are removed. Deaths
@@ -435,7 +435,7 @@ def magnitude_masks(
     groups: Mapping[Pair, tuple[int, int]] | tuple[int, int] | None = None,
     max_pair_fraction: float = 0.75,
 ) -> dict:
-    """Magnitude-pruning masks, the baseline MINT is compared with (MINT_METHOD.md section 5).
+    """Magnitude-pruning masks, the baseline MINT is compared with (docs/method.md section 5).
 
     ``granularity="block"``: each block ``(j, i)`` of a child weight is scored by the mean
     absolute weight in it, and the scores go through :func:`masks_from_dependencies` exactly as
@@ -484,7 +484,7 @@ def random_masks(
     seed: int = 0,
     max_pair_fraction: float = 0.75,
 ) -> dict[Pair, torch.Tensor]:
-    """Random block masks: uniform scores through the same thresholding (MINT_METHOD.md sec. 5).
+    """Random block masks: uniform scores through the same thresholding (docs/method.md, section 5).
 
     The control experiment: if MINT's dependences carry information, MINT should beat this at
     the same ``prune_fraction`` and ``groups``. Returns ``{(parent, child): (G_c, G_p) keep}``.

@@ -1,7 +1,7 @@
 """Interactive explorers for notebooks: one call shows a slider, a picture and the numbers.
 
 - ``mst_explorer``: two point clouds, their minimum spanning tree, the Friedman-Rafsky count R
-  and the Henze-Penrose divergence (MINT_METHOD.md sections 4a and 4c);
+  and the Henze-Penrose divergence (docs/method.md sections 4a and 4c);
 - ``threshold_explorer``: the prune fraction q (or the threshold delta) against the masks,
   the share of weights pruned and the accuracy before fine-tuning (section 5).
 

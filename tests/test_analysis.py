@@ -239,11 +239,11 @@ def test_compare_models_and_plots(trained_mlp, digits_test):
     assert out["calibration"]["trained"]["accuracy"] > out["calibration"]["untrained"]["accuracy"]
     assert out["robustness"]["untrained"]["n"] == 60
 
-    fig = A.plot_reliability(out["calibration"])
-    ax = fig.axes[0]
-    n_bars = sum(int((r["bins"]["counts"] > 0).sum()) for r in out["calibration"].values())
-    assert len(ax.patches) == n_bars
-    assert any("ECE" in t.get_text() for t in ax.get_legend().get_texts())
+    fig = A.plot_reliability(out["calibration"])  # one panel per model, bars do not overlap
+    assert len(fig.axes) == len(out["calibration"])
+    for ax, (name, r) in zip(fig.axes, out["calibration"].items()):
+        assert len(ax.patches) == int((r["bins"]["counts"] > 0).sum())
+        assert ax.get_title().startswith(f"{name}: ECE")
     fig2 = A.plot_robustness(out["robustness"])
     lines = [ln for ln in fig2.axes[0].get_lines() if ln.get_label() != "_nolegend_"]
     assert len(lines) == 2

@@ -242,3 +242,54 @@ def _drive(page, url: str) -> None:
     after = _pruned(label.inner_text())
     assert after > before, f"params pruned went from {before}% to {after}% as q rose " \
                            f"from {q_before} to {q_after}"
+
+
+# ----------------------------------------------------------------------------- the course website
+
+def _site_tools():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "book.py"
+    spec = importlib.util.spec_from_file_location("course_book", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_course_website_shows_notebook_04(tmp_path):
+    """`make book`'s site, opened from disk: notebook 04's page has its figures and the table."""
+    why = _why_no_browser()
+    if why:
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+
+    site = tmp_path / "site"
+    pages = _site_tools().build(site)
+    assert (site / "04_mint_mnist.html") in pages and (site / "index.html") in pages
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        try:
+            page.set_default_timeout(60_000)
+            page.goto((site / "index.html").as_uri(), wait_until="load")
+            page.locator("a", has_text="04 · MINT on MNIST").first.click()
+            page.wait_for_load_state("load")
+            assert page.url.endswith("04_mint_mnist.html"), page.url
+            assert "MINT on MNIST" in page.title() or page.locator("h1").first.is_visible()
+            # every figure is a decoded image with a size (not a broken link)
+            sizes = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+            assert len(sizes) >= 4, f"{len(sizes)} images on the page"
+            assert all(done and w > 100 and h > 100 for done, w, h in sizes), sizes
+            # the table beside the paper, as printed by the notebook
+            table = page.locator(".jp-OutputArea-output pre", has_text="paper: MINT").first
+            table.wait_for()
+            text = table.inner_text()
+            assert "paper: baseline" in text and "ours: MINT q=" in text, text
+            # the navigation reaches the method document
+            page.locator("nav a", has_text="The method").click()
+            page.wait_for_load_state("load")
+            assert page.locator("h2", has_text="4. Dependence").count() == 1
+        finally:
+            browser.close()

@@ -278,3 +278,140 @@ def test_ece(capsys):
     ten = analysis.expected_calibration_error(probs, labels, 10)
     fails(capsys, checks.check_ece(probs, labels, ten), "10 bins")
     fails(capsys, checks.check_ece(probs, labels, 0.9), f"{right:.4f}")
+
+
+# ----------------------------------------------------------------------------- slips of issue 13
+
+def test_hp_names_both_slips_when_they_coincide(capsys):
+    # R = 2, m = n = 6: dropping the factor 2 and dropping the "1 -" both give 1/3
+    line = fails(capsys, checks.check_hp(2, 6, 6, 1 - 2 * 12 / 36), "factor 2", "'1 -'")
+    assert "several slips" in line
+
+
+def test_hp_with_impossible_sizes_is_a_message(capsys):
+    fails(capsys, checks.check_hp(3, 0, 5, 0.5), "m, n >= 1", "m = 0")
+    fails(capsys, checks.check_hp(20, 5, 5, 0.5), "R <= m + n - 1")
+    fails(capsys, checks.check_hp(2.5, 6, 6, 0.5), "whole number")
+    fails(capsys, checks.check_hp("two", 6, 6, 0.5), "the count R")
+
+
+def test_rounded_answers_ask_for_more_digits(capsys):
+    fails(capsys, checks.check_hp(2, 6, 6, 0.67), "rounded to 2 decimals", "more digits")
+    fails(capsys, checks.check_hp(2, 6, 6, 0.667), "rounded to 3 decimals")
+    fails(capsys, checks.check_gaussian_mi(0.8, 0.51), "rounded to 2 decimals")
+    fails(capsys, checks.check_hp(2, 6, 6, 0.6), "0.6667")  # not a rounding of 0.6667
+
+
+def test_cross_edges_recognises_the_published_count(capsys):
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial.distance import cdist
+
+    toy = np.array([[2.0], [0.0], [4.5], [1.0], [3.0]])  # notebook 03's toy tree
+    labels = np.array([1, 0, 1, 0, 1])
+    tree = minimum_spanning_tree(cdist(toy, toy))
+    edges = np.column_stack(tree.nonzero())
+    published = sum(labels[k] != labels[tree.indices[k]] for k in range(len(tree.indices)))
+    assert published == len(edges) == 4  # the defect's count equals the number of edges here
+    fails(capsys, checks.check_cross_edges(edges, labels, 4), "published code", "section 4c")
+    passes(capsys, checks.check_cross_edges(edges, labels, 1))
+    fails(capsys, checks.check_cross_edges(edges, labels, 1.5), "whole number")
+    passes(capsys, checks.check_cross_edges(edges, labels, 1.0))
+
+
+def test_weight_orig_gets_a_hint(capsys, masked_mlp):
+    orig = masked_mlp.fc2.weight_orig
+    share = 100 * (orig == 0).sum().item() / orig.numel()
+    fails(capsys, checks.check_sparsity(masked_mlp, "fc2", share), "weight_orig", "weight_mask")
+
+
+def test_sparsity_rounded_to_one_decimal(capsys, masked_mlp):
+    pct = pruning.sparsity_report(masked_mlp, ["fc2"])["total"]["pruned_pct"]
+    rough = round(pct, 1)
+    if abs(rough - pct) > 0.01:  # a rounding the tolerance does not already accept
+        fails(capsys, checks.check_sparsity(masked_mlp, "fc2", rough), "more digits")
+
+
+def test_dead_units_reads_floats_as_counts(capsys):
+    net = nn.Sequential()
+    net.add_module("a", nn.Linear(3, 6))
+    net.add_module("b", nn.Linear(6, 4))
+    with torch.no_grad():
+        net.b.weight.fill_(1.0)
+        net.b.weight[:, [1, 4]] = 0.0
+    passes(capsys, checks.check_dead_units(net, "a", "b", 2.0))
+    passes(capsys, checks.check_dead_units(net, "a", "b", np.float32(2)))
+    fails(capsys, checks.check_dead_units(net, "a", "b", 8.0), "you gave 8")
+    fails(capsys, checks.check_dead_units(net, "a", "b", 2.5), "whole number")
+    fails(capsys, checks.check_dead_units(net, "a", "b", [1.5, 4]), "whole numbers")
+    fails(capsys, checks.check_dead_units(net, "a", "b", ["1", "4"]), "whole numbers")
+
+
+def test_dead_units_from_weight_orig_get_a_hint(capsys):
+    torch.manual_seed(0)
+    net = models.build_model("mlp", in_features=20)
+    keep = torch.ones(20, 20, dtype=torch.bool)
+    keep[:, 3] = False  # parent group 3 of fc1 loses every connection into fc2
+    pruning.apply_masks(net, {("fc1", "fc2"): keep})
+    assert hasattr(net.fc2, "weight_orig")
+    fails(capsys, checks.check_dead_units(net, "fc1", "fc2", 0), "weight_orig")
+
+
+def test_groups_rejects_strings_none_and_fractions(capsys):
+    fails(capsys, checks.check_groups(10, 3, [None, range(4, 7), range(7, 10)]), "group 0")
+    fails(capsys, checks.check_groups(10, 3, ["0-3", "4-6", "7-9"]), "group 0")
+    fails(capsys, checks.check_groups(10, 3, [[0, 1, 2, 3.5], [4, 5, 6], [7, 8, 9]]),
+          "whole numbers")
+    fails(capsys, checks.check_groups(10, 3, [(0, 4.7), (4, 7), (7, 10)]), "whole numbers")
+    passes(capsys, checks.check_groups(10, 3, [[0.0, 1.0, 2.0, 3.0], [4, 5, 6], [7, 8, 9]]))
+    fails(capsys, checks.check_groups(10, 0, [range(10)]), "n_groups")
+    fails(capsys, checks.check_groups("ten", 3, [range(10)]), "n_units")
+
+
+ODD_ANSWERS = [None, "abc", b"x", [1, "a"], {}, {"a": 1}, object(), float("nan"), float("inf"),
+               [], (), True, -1, 10 ** 300, 1e300, np.array([[1, 2]]), torch.tensor([]),
+               torch.tensor([1.0, 2.0]), [[0, 1], [2]], range(3), {1, 2}, 1 + 2j]
+
+
+@pytest.mark.parametrize("answer", ODD_ANSWERS, ids=lambda a: type(a).__name__)
+def test_every_check_answers_any_input_with_a_message(capsys, answer):
+    net = models.build_model("mlp", in_features=4)
+    g = torch.Generator().manual_seed(0)
+    calls = [
+        lambda: checks.check_sparsity(net, "fc2", answer),
+        lambda: checks.check_conv_average(torch.rand(2, 3, 4, 4, generator=g), answer),
+        lambda: checks.check_per_class([0, 1, 0, 1], 1, answer),
+        lambda: checks.check_cross_edges([[0, 1], [1, 2]], [0, 1, 1], answer),
+        lambda: checks.check_hp(3, 4, 4, answer),
+        lambda: checks.check_gaussian_mi(0.5, answer),
+        lambda: checks.check_groups(10, 3, answer),
+        lambda: checks.check_threshold({("a", "b"): torch.rand(2, 2, generator=g)}, 0.5, answer),
+        lambda: checks.check_dead_units(net, "fc1", "fc2", answer),
+        lambda: checks.check_ece(torch.tensor([[0.9, 0.1]]), torch.tensor([0]), answer),
+        lambda: checks.check_block_pvalues(torch.rand(2, 2, generator=g),
+                                           torch.rand(4, 2, 2, generator=g), answer),
+    ]
+    for call in calls:
+        result = call()
+        assert result in (True, False)
+        line = verdict(capsys)
+        assert line.startswith((checks.CORRECT, checks.NOT_YET)), line
+
+
+# ----------------------------------------------------------------------------- block p-values (07)
+
+def test_block_pvalues(capsys):
+    g = torch.Generator().manual_seed(0)
+    D = torch.rand(3, 4, generator=g)
+    null = torch.rand(9, 3, 4, generator=g)
+    null[0, 0, 0] = D[0, 0]  # a tie: >= and > differ
+    right = mi.block_pvalues(D, null)
+    passes(capsys, checks.check_block_pvalues(D, null, right))
+    passes(capsys, checks.check_block_pvalues(D.numpy(), null.numpy(), right.numpy()))
+    exceed = (null >= D[None]).sum(dim=0).double()
+    fails(capsys, checks.check_block_pvalues(D, null, exceed / 9), "add one")
+    strict = (null > D[None]).sum(dim=0).double()
+    fails(capsys, checks.check_block_pvalues(D, null, (1 + strict) / 10), ">=")
+    fails(capsys, checks.check_block_pvalues(D, null, 1 - right), "below")
+    fails(capsys, checks.check_block_pvalues(D, null, right[:2]), "shape (3, 4)")
+    fails(capsys, checks.check_block_pvalues(D, null, right + 0.01), "differ")
+    fails(capsys, checks.check_block_pvalues(D, null, "p"), "expected a tensor")

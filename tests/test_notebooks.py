@@ -9,12 +9,15 @@ working directory, with MINT_TEACH_QUICK=1. Exercises follow one pattern: a cell
 """
 from __future__ import annotations
 
-import time
+import importlib.util
+import os
+import re
 from pathlib import Path
 
 import pytest
 
 from mint_teach import checks
+from mint_teach.course import source_hash
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -22,8 +25,18 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ["00_quickstart", "01_activations", "02_graphs", "03_mutual_information",
-            "04_mint_mnist", "05_mint_cifar10", "06_beyond_accuracy"]
+            "04_mint_mnist", "05_mint_cifar10", "06_beyond_accuracy", "07_reproduction"]
 MAX_BYTES = 1_000_000
+MAX_KERNEL_MB = 1536  # Binder gives about 2 GB per user
+ROOT = NOTEBOOK_DIR.parent
+
+
+def _tools():
+    """tools/notebooks.py, the code behind `make notebooks` and `make student`."""
+    spec = importlib.util.spec_from_file_location("course_tools", ROOT / "tools" / "notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _tagged(nb, tag: str) -> list:
@@ -70,18 +83,70 @@ def test_notebook_follows_the_course_conventions(path):
         assert checks.CORRECT in _text(sol)
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_match_the_sources(path):
+    """Saved outputs were computed with the mint_teach sources of this checkout."""
+    nb = nbformat.read(path, as_version=4)
+    recorded = nb.metadata.get("mint_teach", {}).get("source_hash")
+    assert recorded == source_hash(), (
+        f"{path.name}'s saved outputs were computed with mint_teach sources {recorded}, the "
+        f"checkout has {source_hash()}: run `make notebooks NB={path.stem[:2]}` (all: `make "
+        "notebooks`) and commit the notebook")
+    assert "not measured yet" not in nb.cells[0].source
+
+
+def _numbers(text: str) -> set[str]:
+    """Decimal numbers with at least two decimals (answers, not counts or settings)."""
+    return set(re.findall(r"(?<![\d.])-?\d+\.\d{2,}", text))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_answer_is_shown_before_its_exercise(path):
+    """The value a solution checks is nowhere above its exercise, in outputs or markdown."""
+    nb = nbformat.read(path, as_version=4)
+    for k, cell in enumerate(nb.cells):
+        if "solution" not in cell.metadata.get("tags", []):
+            continue
+        answers = _numbers(_text(cell).split(checks.CORRECT, 1)[-1].splitlines()[0])
+        exercise = max(i for i in range(k) if "exercise" in nb.cells[i].metadata.get("tags", []))
+        settings = set().union(*(_numbers(c.source) for c in nb.cells[:k]
+                                 if c.cell_type == "code"))  # typed in code: not a result
+        for before in nb.cells[:exercise]:
+            shown = before.source if before.cell_type == "markdown" else _text(before)
+            leaked = (answers & _numbers(shown)) - settings
+            assert not leaked, (path.name, leaked, shown[:300])
+
+
+def test_student_copy_has_no_answers(tmp_path):
+    """`make student`: no solution cells, exercise outputs cleared, everything else kept."""
+    written = _tools().student_copy(tmp_path)
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for original, copy in zip(NOTEBOOKS, written):
+        full, student = (nbformat.read(p, as_version=4) for p in (original, copy))
+        nbformat.validate(student)
+        assert not _tagged(student, "solution")
+        assert len(_tagged(student, "exercise")) == len(_tagged(full, "exercise"))
+        assert len(student.cells) == len(full.cells) - len(_tagged(full, "solution"))
+        for cell in _tagged(student, "exercise"):
+            assert cell.outputs == [] and "answer = None" in cell.source
+        texts = [_text(c) for c in student.cells if c.cell_type == "code"]
+        assert not any(checks.CORRECT in t for t in texts)
+        assert sum("image/png" in o.get("data", {}) for c in student.cells
+                   if c.cell_type == "code" for o in c.outputs) > 0  # figures kept
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_quick_mode(path, monkeypatch, record_property):
-    monkeypatch.setenv("MINT_TEACH_QUICK", "1")  # the kernel inherits this environment
+    # run() sets MINT_TEACH_QUICK and PYTHONPATH for the kernel; monkeypatch restores them
+    monkeypatch.setenv("MINT_TEACH_QUICK", "1")
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     nb = nbformat.read(path, as_version=4)  # a copy in memory: the file is never rewritten
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError on the first cell that fails
-    seconds = time.perf_counter() - start
+    seconds, peak_mb = _tools().run(nb, timeout=1200)  # raises on the first cell that fails
     record_property("seconds", round(seconds, 1))
-    print(f"{path.stem}: {seconds:.1f} s")
+    record_property("peak_mb", round(peak_mb))
+    print(f"{path.stem}: {seconds:.1f} s, kernel peak memory {peak_mb:.0f} MB")
+    assert peak_mb < MAX_KERNEL_MB, f"{path.stem} peaked at {peak_mb:.0f} MB"
 
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "quick mode" in _text(code[0])

@@ -1,6 +1,6 @@
 """The published statistic as a flagged mode, the permuted-child null and D's reliability.
 
-MINT_METHOD.md sections 4c and 4e: the published code crosses its nearest-neighbour indices and
+docs/method.md sections 4c and 4e: the published code crosses its nearest-neighbour indices and
 miscounts cross edges, so its score does not depend on the child layer; the right null for
 "child group j depends on parent group i" is D with the child rows permuted.
 """

@@ -1,0 +1,162 @@
+"""Execute the course notebooks in quick mode, or write a student copy of them.
+
+    python tools/notebooks.py execute [NAME ...]   # re-run notebooks in place (make notebooks)
+    python tools/notebooks.py student [--out DIR]  # solutions removed (make student)
+
+``execute`` runs each notebook top to bottom with nbclient in quick mode (MINT_TEACH_QUICK=1),
+in ``notebooks/`` as the working directory, with this checkout's ``mint_teach`` first on the
+kernel's path. It records in the notebook's metadata (``metadata.mint_teach``) the hash of the
+``mint_teach`` sources it ran with, the wall time and the kernel's peak resident memory, writes
+the measured time and memory into the header between the ``<!-- measured -->`` markers, and
+replaces the file atomically. A notebook that fails is left untouched and the command exits 1.
+
+``student`` writes copies without the cells tagged ``solution`` and with the outputs of the
+cells tagged ``exercise`` cleared, so no answer is visible.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+MARK = re.compile(r"<!-- measured -->.*?<!-- /measured -->", re.S)
+PEAK_CELL = ("import resource as _r, sys as _s\n"
+             "print('PEAK_KB', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss "
+             "if _s.platform != 'darwin' else _r.getrusage(_r.RUSAGE_SELF).ru_maxrss // 1024)")
+
+
+def course_notebooks(names=()) -> list[Path]:
+    """The numbered notebooks, or those whose file name starts with one of ``names``."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if names:
+        paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
+        if not paths:
+            raise SystemExit(f"no notebook matches {list(names)}; have "
+                             f"{[p.name for p in sorted(NOTEBOOKS.glob('[0-9][0-9]_*.ipynb'))]}")
+    return paths
+
+
+def _write(nb, path: Path) -> None:
+    """Write ``nb`` to ``path`` through a unique temporary file in the same folder."""
+    import nbformat
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".ipynb", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            nbformat.write(nb, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def measured_line(seconds: float, peak_mb: float) -> str:
+    return (f"<!-- measured -->Quick mode, measured by `make notebooks` on a two-core CPU: "
+            f"about {max(1, round(seconds / 60))} min, kernel peak memory {peak_mb:,.0f} MB."
+            "<!-- /measured -->")
+
+
+def kernel_env() -> None:
+    """Quick mode and this checkout's ``mint_teach`` for the kernels started from here."""
+    os.environ["MINT_TEACH_QUICK"] = "1"  # the kernel inherits this environment
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in paths if p != str(ROOT)])
+
+
+def run(nb, timeout: int = 1200) -> tuple[float, float]:
+    """Execute the notebook object ``nb`` in place; return (seconds, kernel peak memory in MB)."""
+    import nbclient
+    import nbformat
+
+    kernel_env()
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
+    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        seconds = time.perf_counter() - start
+        peak = nb.cells.pop()
+    text = "".join(o.get("text", "") for o in peak.outputs)
+    return seconds, int(re.search(r"PEAK_KB (\d+)", text).group(1)) / 1024
+
+
+def execute(path: Path, timeout: int = 1200) -> dict:
+    """Run one notebook in quick mode and rewrite it with its outputs and measurements."""
+    import nbformat
+
+    sys.path.insert(0, str(ROOT))
+    from mint_teach.course import source_hash
+
+    nb = nbformat.read(path, as_version=4)
+    seconds, peak_mb = run(nb, timeout)
+    info = {"source_hash": source_hash(), "quick_seconds": round(seconds, 1),
+            "peak_memory_mb": round(peak_mb, 1)}
+    nb.metadata["mint_teach"] = info
+    first = nb.cells[0]
+    if first.cell_type == "markdown" and MARK.search(first.source):
+        first.source = MARK.sub(measured_line(seconds, peak_mb), first.source)
+    _write(nb, path)
+    return info
+
+
+def student_copy(out: Path, paths=None) -> list[Path]:
+    """Write student copies of ``paths`` (default: every course notebook) into ``out``."""
+    import nbformat
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths or course_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        cells = []
+        for cell in nb.cells:
+            tags = cell.metadata.get("tags", [])
+            if "solution" in tags:
+                continue
+            if "exercise" in tags and cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+            cells.append(cell)
+        nb.cells = cells
+        target = out / path.name
+        _write(nb, target)
+        written.append(target)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("execute", help="re-execute notebooks in quick mode, in place")
+    run.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 04 (default: all)")
+    stu = sub.add_parser("student", help="write the student copy")
+    stu.add_argument("--out", default=str(ROOT / "build" / "student"))
+    args = parser.parse_args(argv)
+    if args.command == "student":
+        for target in student_copy(Path(args.out)):
+            print(f"wrote {target}")
+        return 0
+    failed = []
+    for path in course_notebooks(args.names):
+        print(f"{path.name}: running ...", flush=True)
+        try:
+            info = execute(path)
+        except Exception as err:  # report and go on with the next notebook
+            failed.append(path.name)
+            print(f"{path.name}: FAILED, file left as it was\n{str(err)[-2000:]}", flush=True)
+            continue
+        print(f"{path.name}: {info['quick_seconds']:.0f} s, kernel peak "
+              f"{info['peak_memory_mb']:.0f} MB, sources {info['source_hash']}", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
