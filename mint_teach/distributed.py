@@ -27,7 +27,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
@@ -35,6 +34,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from .config import resolve_device, write_atomic
+from .train import sgd_step
 
 __all__ = [
     "all_gather_rows",
@@ -390,17 +390,9 @@ def _epoch(net, model, loader, opt, sched, dev, augment, aug_gen, batchnorm, bar
     for x, y in loader:
         if limit is not None and stats[3] >= limit:
             break
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        if augment is not None:
-            x = augment(x, generator=aug_gen)
-        out = net(x)
-        loss = F.cross_entropy(out, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        stats += torch.tensor([loss.item() * len(y), (out.argmax(1) == y).sum().item(),
-                               len(y), 1], dtype=torch.float64)
+        loss, right = sgd_step(net, x, y, opt, sched, device=dev, augment=augment,
+                               generator=aug_gen)
+        stats += torch.tensor([loss * len(y), right, len(y), 1], dtype=torch.float64)
         bar.update()
     if _active():
         steps = stats[3].clone()

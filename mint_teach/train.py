@@ -23,7 +23,7 @@ from .data import ImageDataset
 
 __all__ = ["fit", "evaluate", "predict", "seed_everything", "save_checkpoint",
            "load_checkpoint", "make_loader", "batchnorm_layers", "recalibrate_batchnorm",
-           "CheckpointError"]
+           "CheckpointError", "sgd_step"]
 
 
 class CheckpointError(ValueError):
@@ -174,18 +174,11 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
         for x, y in loader:
-            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            if augment is not None:
-                x = augment(x, generator=aug_gen)
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            loss, right = sgd_step(model, x, y, opt, sched, device=dev, augment=augment,
+                                   generator=aug_gen)
             total += y.numel()
-            correct += (out.argmax(1) == y).sum().item()
-            loss_sum += loss.item() * y.numel()
+            correct += right
+            loss_sum += loss * y.numel()
             bar.update()
         history["loss"].append(loss_sum / max(total, 1))
         history["train_acc"].append(correct / max(total, 1))
@@ -203,6 +196,23 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
                           "epoch": epoch + 1}, checkpoint)
     bar.close()
     return history
+
+
+def sgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt, sched, *, device,
+             augment=None, generator=None) -> tuple[float, int]:
+    """One optimiser step on the batch ``(x, y)``: returns (mean loss, correct predictions).
+
+    Shared by ``fit`` and ``distributed.fit`` (where ``model`` is the DDP wrapper)."""
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    if augment is not None:
+        x = augment(x, generator=generator)
+    out = model(x)
+    loss = F.cross_entropy(out, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item(), int((out.argmax(1) == y).sum().item())
 
 
 def _check_not_empty(name: str, loader) -> None:
