@@ -130,12 +130,13 @@ def paper(args) -> None:
         scale = PAPER["parent_groups"] * PAPER["child_groups"] / part["estimates"]
         print(f"before (batched torch engine), {part['estimates']:,} pairs in "
               f"{part['seconds']:.0f} s ({1000 * part['seconds'] / part['estimates']:.0f} ms per "
-              f"estimate), scaled to 25,000 pairs: {part['seconds'] * scale / 60:.1f} min; peak "
-              f"memory {part['peak_rss_mib']:.0f} MiB")
+              f"estimate; {part['cpu_seconds']:.0f} CPU s), scaled to 25,000 pairs: "
+              f"{part['seconds'] * scale / 60:.1f} min; peak memory {part['peak_rss_mib']:.0f} MiB")
     r = run_in_child({**config, "engine": "fused"})
     above = r["peak_rss_mib"] - r["rss_before_mib"]
     print(f"paper-protocol matrix ({args.estimator}, 250 x 100 groups = {r['estimates']:,} "
-          f"estimates, 6,500 rows, CPU): {r['seconds']:.0f} s = {r['seconds'] / 60:.1f} min, "
+          f"estimates, 6,500 rows, CPU): {r['seconds']:.0f} s = {r['seconds'] / 60:.1f} min "
+          f"({r['cpu_seconds']:.0f} CPU s over {r['torch_threads']} threads), "
           f"peak memory {r['peak_rss_mib']:.0f} MiB resident ({above:.0f} MiB above the "
           f"imports and data); load average after "
           f"{os.getloadavg()[0]:.2f}")

@@ -155,7 +155,8 @@ def _finetune(model, masks: dict, fit_set, eval_set, test_set, *, stages, epochs
                             eval_data=eval_set, seed=seed + 1000 * k, progress=False, desc=desc)
         per_epoch += [100 * a for a in history["test_acc"]]
     report = pruning.sparsity_report(pruned, layers=[PAIR[1]])
-    return {"before": before, "per_epoch": per_epoch, "last": 100 * train.evaluate(pruned, test_set),
+    last = 100 * train.evaluate(pruned, test_set)
+    return {"before": before, "per_epoch": per_epoch, "last": last,
             "pruned": report["total"]["pruned_pct"]}
 
 
@@ -284,7 +285,8 @@ def clean_protocol(model, train_set, test_set, base_acc: float, seeds: int,
             b, bs = mean_sd([r["before"] for r in rs])
             print(f"    {method:<36} {m:.2f} +- {s:.2f}%   (val {vm:.2f} +- {vs:.2f}%, before "
                   f"FT {b:.2f} +- {bs:.2f}%)")
-        print(f"    MINT vs random blocks: {verdict(*[[r['last'] for r in runs[(k, paper_share)]] for k in ('MINT', 'random blocks')])}")
+        mint, rnd = ([r["last"] for r in runs[(k, paper_share)]] for k in ("MINT", "random blocks"))
+        print(f"    MINT vs random blocks: {verdict(mint, rnd)}")
     print(f"  baseline {base_acc:.2f}%")
     return runs
 

@@ -36,7 +36,8 @@ def _update_source(dz: int, dy: int, dx: int) -> str:
     line of its own, so the pass over the nodes has no inner loop and vectorises.
     """
     def terms(array: str, acc: str, width: int) -> list[str]:
-        return [f"        t = {array}{k} - {array}[{k}, u]\n        {acc} {'-' if acc == 'z' else '+'}= t * t"
+        sign = "-" if acc == "z" else "+"
+        return [f"        t = {array}{k} - {array}[{k}, u]\n        {acc} {sign}= t * t"
                 for k in range(width)]
 
     head = [f"    {a}{k} = {a}[{k}, v]" for a, w in (("yz", dz), ("yy", dy), ("x", dx))
