@@ -9,11 +9,18 @@ Every configuration runs in a fresh Python process, so its peak memory is that p
 maximum resident set size (``ru_maxrss``). The figure includes what ``import torch`` maps in
 (several hundred MB of libraries), so the figure above the imports is printed too.
 
+``--paper`` times the matrix of the paper protocol's headline run (issue 14; section 4e):
+6,500 rows (650 per class), 250 parent x 100 child groups = 25,000 estimates, with the
+engine used by default on CPU (compiled Prim over distances made on the fly,
+``mint_teach._fused_prim``), and, with ``--before``, the batched-torch engine on 1,000 of the
+25,000 pairs (4 of the 100 child groups), scaled to the whole matrix.
+
 Run it by hand (it is not a test):
 
     .venv/bin/python benchmarks/dependency_speed.py             # all tables
     .venv/bin/python benchmarks/dependency_speed.py --quick     # the MNIST-MLP pair only
     .venv/bin/python benchmarks/dependency_speed.py --threads 1 # torch.set_num_threads(1)
+    .venv/bin/python benchmarks/dependency_speed.py --paper [--before] [--estimator published]
 
 With CUDA available it also times the GPU.
 """
@@ -27,6 +34,8 @@ import sys
 import time
 
 MAIN = {"rows": 2500, "parent_units": 500, "child_units": 300, "groups": 20}
+PAPER = {"rows": 6500, "parent_units": 500, "child_units": 300, "parent_groups": 250,
+         "child_groups": 100}
 
 
 def synthetic_layer_pair(rows: int, parent_units: int, child_units: int, seed: int = 0):
@@ -47,8 +56,9 @@ def measure(config: dict) -> dict:
 
     import torch
 
-    from mint_teach import mi
+    from mint_teach import _block_engine, mi
 
+    _block_engine._USE_FUSED = config.get("engine", "fused") == "fused"
     if config.get("threads"):
         torch.set_num_threads(config["threads"])
     device = torch.device(config["device"])
@@ -62,10 +72,13 @@ def measure(config: dict) -> dict:
         torch.cuda.reset_peak_memory_stats()
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     before = resource.getrusage(resource.RUSAGE_SELF)
+    child_groups = config.get("child_groups", config.get("groups"))
+    child = child[:, : config.get("child_units_used", child.shape[1])]
     start = time.perf_counter()
-    matrix = mi.dependency_matrix(parent, child, parent_groups=config["groups"],
-                                  child_groups=config["groups"], seed=0, device=device,
-                                  progress=False)
+    matrix = mi.dependency_matrix(parent, child,
+                                  parent_groups=config.get("parent_groups", config.get("groups")),
+                                  child_groups=child_groups, seed=0, device=device,
+                                  progress=False, estimator=config.get("estimator", "faithful"))
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -103,16 +116,51 @@ def table(title: str, rows: list[dict], key: str) -> None:
               f"{r['peak_rss_mib'] - r['rss_before_mib']:>14.0f}")
 
 
+def paper(args) -> None:
+    """Time the paper protocol's matrix; print one line per engine."""
+    import torch
+
+    config = {**PAPER, "device": "cpu", "threads": args.threads, "estimator": args.estimator}
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, load average before "
+          f"{os.getloadavg()[0]:.2f}")
+    if args.before:
+        # 4 of the 100 child groups (12 units): 1,000 of the 25,000 pairs
+        part = run_in_child({**config, "engine": "torch", "child_groups": 4,
+                             "child_units_used": 12})
+        scale = PAPER["parent_groups"] * PAPER["child_groups"] / part["estimates"]
+        print(f"before (batched torch engine), {part['estimates']:,} pairs in "
+              f"{part['seconds']:.0f} s ({1000 * part['seconds'] / part['estimates']:.0f} ms per "
+              f"estimate; {part['cpu_seconds']:.0f} CPU s), scaled to 25,000 pairs: "
+              f"{part['seconds'] * scale / 60:.1f} min; peak memory {part['peak_rss_mib']:.0f} MiB")
+    r = run_in_child({**config, "engine": "fused"})
+    above = r["peak_rss_mib"] - r["rss_before_mib"]
+    print(f"paper-protocol matrix ({args.estimator}, 250 x 100 groups = {r['estimates']:,} "
+          f"estimates, 6,500 rows, CPU): {r['seconds']:.0f} s = {r['seconds'] / 60:.1f} min "
+          f"({r['cpu_seconds']:.0f} CPU s over {r['torch_threads']} threads), "
+          f"peak memory {r['peak_rss_mib']:.0f} MiB resident ({above:.0f} MiB above the "
+          f"imports and data); load average after "
+          f"{os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the MNIST-MLP layer pair")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: "
                         "torch's default)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the main configuration")
+    parser.add_argument("--paper", action="store_true",
+                        help="only the paper protocol's 250 x 100 group matrix at 6,500 rows")
+    parser.add_argument("--before", action="store_true",
+                        help="with --paper: also the batched-torch engine, on 1,000 pairs")
+    parser.add_argument("--estimator", default="faithful",
+                        choices=["faithful", "published", "unconditional"])
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one config
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(json.loads(args.one))))
+        return
+    if args.paper:
+        paper(args)
         return
 
     import torch

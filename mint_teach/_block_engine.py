@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import _fused_prim
 from .graphs import cross_edges, padded_width, pairwise_sq_dists, prim_rows
 
 MODES = ("faithful", "published", "unconditional")
@@ -36,6 +37,10 @@ _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + 
 _PARTS_BUDGET_BYTES = 512 * 2**20  # memory for the child and parent parts held at once
 _CPU_PRIM_ELEMENTS = 2**18  # on CPU, trees per Prim batch * points per tree (fits in cache)
 _GPU_PRIM_ELEMENTS = 2**26  # on a GPU, as many trees as memory comfortably allows
+_USE_FUSED = True  # on CPU, use _fused_prim when numba is installed (tests switch it off)
+_FUSED_MIN_ELEMENTS = 2**32  # ... for problems of at least this many pairs * points^2 (below
+# that the torch path finishes within seconds, less than compiling a kernel takes)
+_FUSED_BATCH_ELEMENTS = 2**20  # trees per compiled-Prim call * points (for the progress bar)
 
 
 def split_rows(n: int, generator: torch.Generator, mode: str = "faithful"
@@ -144,8 +149,65 @@ def block_counts(
                                 torch.ones(n_joint, dtype=torch.long)])
         count = partial(cross_edges, membership=membership)
     counts = torch.empty(len(child_bounds), len(parent_bounds), dtype=torch.float64)
-    _fill_counts(counts, parent_part, child_part, points, count, device, progress)
+    if _fused(device, counts.numel() * points**2):
+        matches = [_match(parent[:, slice(*b)], whole, (a_rows, b_rows, c_rows), random_match,
+                          mode) for b in parent_bounds]
+        coords = _group_coordinates(parent, child, parent_bounds, child_bounds, matches,
+                                    z_rows, c_rows)
+        _fill_counts_fused(counts, None if whole is None else whole[1], coords, count, progress)
+    else:
+        _fill_counts(counts, parent_part, child_part, points, count, device, progress)
     return counts, n_boot, n_joint
+
+
+def _fused(device: torch.device, elements: int) -> bool:
+    """Whether to grow the trees with ``_fused_prim`` (compiled, CPU) instead of torch."""
+    return (device.type == "cpu" and _fused_prim.AVAILABLE and _USE_FUSED
+            and elements >= _FUSED_MIN_ELEMENTS)
+
+
+def _group_coordinates(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list,
+                       child_bounds: list, matches: list, z_rows: torch.Tensor,
+                       c_rows: torch.Tensor) -> tuple:
+    """Every group's coordinates at the tree points, as ``_fused_prim.tree_parents`` wants.
+
+    Returns float32 numpy arrays ``yz`` and ``yy`` (parent groups, widest group, points): the
+    parent group at the points' own rows and at the rows they take y from, and ``x`` (child
+    groups, widest group, points); narrower groups are padded with zero units.
+    """
+    def stacked(matrix: torch.Tensor, bounds: list, rows_of: Callable[[int], torch.Tensor]):
+        width = max(stop - start for start, stop in bounds)
+        out = torch.zeros(len(bounds), width, len(z_rows))
+        for g, (start, stop) in enumerate(bounds):
+            out[g, : stop - start] = matrix[rows_of(g), start:stop].T.cpu()
+        return out.numpy()
+
+    yz = stacked(parent, parent_bounds, lambda i: z_rows)
+    yy = stacked(parent, parent_bounds, lambda i: torch.cat([matches[i], c_rows]))
+    return yz, yy, stacked(child, child_bounds, lambda j: z_rows)
+
+
+def _fill_counts_fused(counts: torch.Tensor, whole_zz: torch.Tensor | None, coords: tuple,
+                       count: Callable, progress: bool) -> None:
+    """Write the count of tree (j, i) into ``counts[j, i]`` with the compiled Prim (CPU)."""
+    yz, yy, x = coords
+    zz = None if whole_zz is None else whole_zz.contiguous().numpy()
+    points = x.shape[2]
+    js, is_ = (g.reshape(-1) for g in torch.meshgrid(torch.arange(counts.shape[0]),
+                                                     torch.arange(counts.shape[1]),
+                                                     indexing="ij"))
+    threads = torch.get_num_threads()
+    batch = max(threads, _FUSED_BATCH_ELEMENTS // points // threads * threads)
+    added = torch.arange(1, points).expand(batch, -1)
+    bar = tqdm(total=counts.numel(), desc="conditional GMI", unit="pair", disable=not progress)
+    for k in range(0, len(js), batch):
+        j, i = js[k: k + batch], is_[k: k + batch]
+        parents = torch.from_numpy(_fused_prim.tree_parents(zz, yz, yy, x, j.numpy(), i.numpy(),
+                                                            threads))
+        edges = torch.stack([parents[:, 1:].long(), added[: len(j)]], dim=-1)
+        counts[j, i] = count(edges).double()
+        bar.update(len(j))
+    bar.close()
 
 
 def _fill_counts(counts: torch.Tensor, parent_part: Callable, child_part: Callable,
@@ -187,6 +249,21 @@ def _stack(run: Callable, part_of: Callable[[int], torch.Tensor], ids: range, po
     return stack
 
 
+def _match(y: torch.Tensor, whole: tuple | None, rows: tuple, random_match: Any,
+           mode: str) -> torch.Tensor:
+    """The B row each bootstrapped point takes its y from, for parent group ``y`` (4b, 4e)."""
+    a_rows, b_rows, _ = rows
+    if random_match is not None:
+        return b_rows[random_match]
+    whole_ab, _, whole_norms = whole
+    z_ab = whole_ab - pairwise_sq_dists(y[a_rows], y[b_rows])  # Z-distances, A to B
+    # identical z rows (ReLU zeros) differ only by rounding here
+    rounding = _ROUNDING * (whole_norms[a_rows, None] + whole_norms[None, b_rows])
+    if mode == "published":  # B's k-th z is looked up in A; the index found picks B's y
+        return b_rows[first_nearest(z_ab.T[: len(a_rows)], rounding.T[: len(a_rows)])]
+    return b_rows[first_nearest(z_ab, rounding)]  # the row of B nearest in z
+
+
 def _parent_part(y: torch.Tensor, whole: tuple | None, rows: tuple, random_match: Any,
                  mode: str) -> torch.Tensor:
     """Parent-unit part of the tree distances for one parent group ``y`` (4b, 4d).
@@ -194,20 +271,9 @@ def _parent_part(y: torch.Tensor, whole: tuple | None, rows: tuple, random_match
     ``Py_i`` (distances over the group's units) is computed only at the rows needed; the
     Z-distances (other parent units) are then ``P - Py_i``. Returns ``(points, points)``.
     """
-    a_rows, b_rows, c_rows = rows
-    if random_match is not None:
-        match = b_rows[random_match]
-    else:
-        whole_ab, _, whole_norms = whole
-        z_ab = whole_ab - pairwise_sq_dists(y[a_rows], y[b_rows])  # Z-distances, A to B
-        # identical z rows (ReLU zeros) differ only by rounding here
-        rounding = _ROUNDING * (whole_norms[a_rows, None] + whole_norms[None, b_rows])
-        if mode == "published":  # B's k-th z is looked up in A; the index picks B's y
-            match = b_rows[first_nearest(z_ab.T[: len(a_rows)], rounding.T[: len(a_rows)])]
-        else:  # the row of B nearest in z
-            match = b_rows[first_nearest(z_ab, rounding)]
-    y_rows = torch.cat([match, c_rows])  # bootstrapped points take y from their match
-    part = pairwise_sq_dists(y[y_rows])  # Y part
+    a_rows, _, c_rows = rows
+    y_rows = torch.cat([_match(y, whole, rows, random_match, mode), c_rows])
+    part = pairwise_sq_dists(y[y_rows])  # Y part: bootstrapped points take y from their match
     if mode == "unconditional":
         return part
     z_rows = torch.cat([a_rows, c_rows])

@@ -297,9 +297,10 @@ def published_rows(dataset, per_class: int, *, seed: int = 0):
         for c in torch.unique(targets).tolist():
             rows = torch.nonzero(targets == c).flatten()
             chosen.append(rows[torch.randint(len(rows), (per_class,), generator=generator)])
-        chosen = torch.cat(chosen)
-        draws.append(Subset(dataset, chosen[torch.randperm(len(chosen), generator=generator)]
-                            .tolist()))
+        chosen = torch.cat(chosen)[torch.randperm(per_class * len(chosen), generator=generator)]
+        draws.append(Subset(dataset, chosen.tolist()))
+    if isinstance(dataset, Subset):  # flatten, so fast batching still sees the base dataset
+        draws = [Subset(dataset.dataset, [dataset.indices[r] for r in d.indices]) for d in draws]
     return draws[0], draws[1]
 
 

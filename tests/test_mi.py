@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mint_teach import _block_engine, mi
+from mint_teach import _block_engine, _fused_prim, graphs, mi
 
 
 def gaussian(seed: int, *shape: int) -> np.ndarray:
@@ -253,6 +253,41 @@ def test_dependency_matrix_progress_bar(capsys):
     assert "pair" in capsys.readouterr().err
     mi.dependency_matrix(parent, child, parent_groups=2, child_groups=2, seed=0, progress=False)
     assert capsys.readouterr().err == ""
+
+
+needs_numba = pytest.mark.skipif(not _fused_prim.AVAILABLE, reason="numba is not installed")
+
+
+@needs_numba
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("estimator", ["faithful", "published", "unconditional"])
+def test_compiled_engine_equals_torch_engine(monkeypatch, estimator, relu):
+    """The compiled Prim (distances made on the fly) and the batched-torch Prim (stored
+    parts) grow the same trees, ties included, so D is identical."""
+    parent, child = layer_pair(150, 12, 9, seed=3, relu=relu)
+    kwargs = dict(parent_groups=4, child_groups=3, seed=1, progress=False, estimator=estimator)
+    monkeypatch.setattr(_block_engine, "_FUSED_MIN_ELEMENTS", 0)
+    compiled = mi.dependency_matrix(parent, child, **kwargs)
+    monkeypatch.setattr(_block_engine, "_USE_FUSED", False)
+    assert torch.equal(compiled, mi.dependency_matrix(parent, child, **kwargs))
+
+
+@needs_numba
+def test_compiled_prim_grows_the_minimum_spanning_tree():
+    rng = np.random.default_rng(0)
+    n = 80
+    parent = rng.normal(size=(n, 6)).astype(np.float32)
+    child = rng.normal(size=(n, 3)).astype(np.float32)
+    y_other = rng.normal(size=(n, 2)).astype(np.float32)
+    # points: child group, a parent group taken at other rows (y), the rest of the parent (z)
+    zz = graphs.pairwise_sq_dists(torch.from_numpy(parent)).numpy()
+    yz = np.ascontiguousarray(parent[:, :2].T[None])
+    parents = _fused_prim.tree_parents(zz, yz, np.ascontiguousarray(y_other.T[None]),
+                                       np.ascontiguousarray(child.T[None]), np.array([0]),
+                                       np.array([0]), threads=1)
+    points = np.concatenate([child, y_other, parent[:, 2:]], axis=1)
+    expected = {tuple(sorted(e)) for e in graphs.mst(points).tolist()}
+    assert {tuple(sorted((int(parents[0, u]), u))) for u in range(1, n)} == expected
 
 
 # --- bad input ------------------------------------------------------------------------------

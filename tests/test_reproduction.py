@@ -225,3 +225,22 @@ def test_reliability_of_planted_and_of_absent_dependence():
     assert abs(absent["within_column"]) < 0.5
     with pytest.raises(ValueError, match="at least 12 rows"):
         mi.reliability(parent[:10], child[:10], parent_groups=3, child_groups=2)
+
+
+def test_cli_takes_the_estimator():
+    from mint_teach.__main__ import _parser
+
+    assert _parser().parse_args(["run", "--estimator", "published"]).estimator == "published"
+    assert _parser().parse_args(["run"]).estimator == "faithful"
+    with pytest.raises(SystemExit) as exit_info:
+        _parser().parse_args(["run", "--estimator", "paper"])
+    assert exit_info.value.code == 2
+
+
+def test_run_mint_labels_the_published_mode():
+    result = pipeline.run_mint(MintConfig(dataset="digits", groups=4, samples_per_class=40,
+                                          prune_fraction=0.5, finetune_epochs=0, baselines=(),
+                                          estimator="published", out_dir=None, progress=False,
+                                          train={"epochs": 1}))
+    assert [r["method"] for r in result.rows] == ["MINT (published mode)"]
+    assert result.config.estimator == "published"
