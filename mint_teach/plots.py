@@ -10,7 +10,7 @@ import torch
 
 __all__ = ["course_style", "plot_dependencies", "plot_masks", "plot_tradeoff", "plot_history"]
 
-D_LABEL = "D = conditional GMI (0: no dependence; < 0: noise)"
+D_LABEL = "D = conditional GMI"
 COURSE_STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4),
                 "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
                 "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10,
@@ -47,7 +47,7 @@ def _grid(n: int, ncols: int = 3, size: float = 4.2):
 def plot_dependencies(dependencies: dict, *, ncols: int = 3, vmin: float | None = None,
                       vmax: float | None = None):
     """One heatmap per layer pair of D[j, i] = I_G(child group j ; parent group i | rest) (s. 4)."""
-    fig, axes = _grid(len(dependencies), ncols)
+    fig, axes = _grid(len(dependencies), ncols, size=4.6)
     for ax, ((parent, child), d) in zip(axes, dependencies.items()):
         im = ax.imshow(torch.as_tensor(d).cpu().numpy(), cmap="viridis", aspect="auto",
                        vmin=vmin, vmax=vmax)
@@ -56,8 +56,9 @@ def plot_dependencies(dependencies: dict, *, ncols: int = 3, vmin: float | None 
         ax.set_ylabel("child group j")
         _integer_ticks(ax)
         bar = fig.colorbar(im, ax=ax, fraction=0.046)
-        bar.set_label(D_LABEL if len(dependencies) == 1 else "D = conditional GMI")
-    fig.suptitle("D[j, i]: what parent group i tells child group j beyond the rest of its layer")
+        bar.set_label(D_LABEL)
+    fig.suptitle("D[j, i]: what parent group i tells child group j\nbeyond the rest of its layer",
+                 fontsize="medium")
     fig.tight_layout()
     return fig
 
