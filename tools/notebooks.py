@@ -108,22 +108,22 @@ def execute(path: Path, timeout: int = 1200) -> dict:
 
 
 def student_copy(out: Path, paths=None) -> list[Path]:
-    """Write student copies of ``paths`` (default: every course notebook) into ``out``."""
-    import nbformat
+    """Write student copies of ``paths`` (default: every course notebook) into ``out``.
 
+    nbconvert's ``TagRemovePreprocessor`` drops the cells tagged ``solution`` and clears the
+    outputs of the cells tagged ``exercise``."""
+    import nbformat
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    strip = TagRemovePreprocessor(remove_cell_tags={"solution"},
+                                  remove_all_outputs_tags={"exercise"})
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths or course_notebooks():
-        nb = nbformat.read(path, as_version=4)
-        cells = []
+        nb, _ = strip.preprocess(nbformat.read(path, as_version=4), {})
         for cell in nb.cells:
-            tags = cell.metadata.get("tags", [])
-            if "solution" in tags:
-                continue
-            if "exercise" in tags and cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-            cells.append(cell)
-        nb.cells = cells
+            if "exercise" in cell.metadata.get("tags", []) and cell.cell_type == "code":
+                cell.execution_count = None  # no hint of an earlier run either
         target = out / path.name
         _write(nb, target)
         written.append(target)
