@@ -26,9 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 MARK = re.compile(r"<!-- measured -->.*?<!-- /measured -->", re.S)
-PEAK_CELL = ("import resource as _r, sys as _s\n"
-             "print('PEAK_KB', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss "
-             "if _s.platform != 'darwin' else _r.getrusage(_r.RUSAGE_SELF).ru_maxrss // 1024)")
+# The kernel's own peak resident memory. Linux's VmHWM belongs to the process image, so it
+# starts afresh at exec; ru_maxrss (the fallback elsewhere) would carry over the peak of the
+# process that started the kernel (a long pytest run, say).
+PEAK_CELL = ("import os as _o, resource as _r, sys as _s\n"
+             "_hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')] "
+             "if _o.path.exists('/proc/self/status') else []\n"
+             "print('PEAK_KB', int(_hwm[0].split()[1]) if _hwm else "
+             "_r.getrusage(_r.RUSAGE_SELF).ru_maxrss // (1024 if _s.platform == 'darwin' else 1))")
 
 
 def course_notebooks(names=()) -> list[Path]:
