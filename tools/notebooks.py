@@ -63,8 +63,9 @@ def _write(nb, path: Path) -> None:
 
 def measured_line(seconds: float, peak_mb: float) -> str:
     return (f"<!-- measured -->Quick mode, measured by `make notebooks` on a two-core CPU: "
-            f"about {max(1, round(seconds / 60))} min, kernel peak memory {peak_mb:,.0f} MB."
-            "<!-- /measured -->")
+            f"about {max(1, round(seconds / 60))} min, kernel peak memory {peak_mb:,.0f} MB, "
+            "with the baseline networks already trained and cached (the first run on a machine "
+            "also trains them).<!-- /measured -->")
 
 
 def kernel_env() -> None:
