@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:  # the torch path of _block_engine is used instead
-    numba = None
+from importlib.util import find_spec
 
-AVAILABLE = numba is not None
+# numba is imported only when a kernel is first compiled: importing it (and LLVM) costs about
+# 100 MB, which a notebook that never grows a paper-size tree should not pay.
+AVAILABLE = find_spec("numba") is not None  # else the torch path of _block_engine is used
+numba = None  # the module, once _load_numba has run
+
+
+def _load_numba() -> None:
+    global numba
+    if numba is None:
+        import numba as module
+
+        numba = module
 
 
 _KERNELS: dict = {}
@@ -64,6 +72,7 @@ def _kernel(dz: int, dy: int, dx: int):
 
     One kernel is compiled per combination of widths (a second or two) and kept.
     """
+    _load_numba()
     key = (dz, dy, dx)
     if key in _KERNELS:
         return _KERNELS[key]
@@ -139,6 +148,7 @@ def tree_parents(zz: np.ndarray | None, yz: np.ndarray, yy: np.ndarray, x: np.nd
     points) the child groups'. Groups narrower than the widest are padded with zero units.
     All float32, C-contiguous. Returns int64 (trees, points); ``parents[t, 0] = 0``.
     """
+    _load_numba()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     dz = yz.shape[1] if zz is not None else 0
     if zz is None:
