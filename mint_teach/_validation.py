@@ -1,4 +1,4 @@
-"""Input checks shared by the public functions (ARCHITECTURE.md, "Conventions").
+"""Input checks shared by the public functions: one place for every argument check.
 
 Every public function checks its arguments once, at the boundary, and raises ``ValueError``
 with a message that names the argument, the value it got and what would be accepted. Nothing
