@@ -1,11 +1,21 @@
-"""MINT on CIFAR-10 at paper scale: VGG16-BN and ResNet56 (and the classroom CNN on a CPU).
+"""MINT on CIFAR-10: the classroom CNN's seed study, and VGG16-BN / ResNet56 at paper scale.
 
 Paper (docs/method.md section 7): VGG16-BN 83.46 % params pruned at 93.43 % (baseline 93.98 %,
 9.020 Mb after); ResNet56 52.41 % at 93.47 % and 57.01 % at 93.02 % (baseline 92.55 %).
 
-Stages, each resumable after an interruption (state lives in --out; cached dependencies and
-results carry a hash of the baseline's weights and of their settings in their file names, so a
-new baseline or setting never reuses stale ones):
+``--model cnn`` (CPU, about half an hour on two cores) is the reproduction report of the
+classroom CNN: one shared baseline, then for each of 3 seeds (activation rows, random blocks,
+fine-tuning order) four ways of cutting the same number of blocks in every layer pair:
+MINT (faithful estimator), MINT with the published statistic (section 4e; published row
+draws), random blocks and filter magnitude (the blocks of filter weights with the smallest
+mean absolute value). Each is measured before fine-tuning, after batch-norm recalibration
+and after fine-tuning (last epoch; the test set selects nothing), reported as mean +- sd over
+seeds with Welch's t-test against random blocks, beside the permuted-child null of D.
+
+``--model vgg16_bn`` / ``resnet56`` (GPU) run the paper-scale grid, each stage resumable
+after an interruption (state lives in --out; cached dependencies and results carry a hash of
+the baseline's weights and of their settings in their file names, so a new baseline or
+setting never reuses stale ones):
 1. baseline: standard augmentation (random crop + flip), SGD + momentum, cosine schedule
    (checkpoint after every epoch; the finished weights are cached and reused);
 2. activations (250 per class) and the dependency matrices of every adjacent pair of prunable
@@ -14,16 +24,16 @@ new baseline or setting never reuses stale ones):
 4. a table beside the paper's: params pruned, accuracy, memory, and the compacted network's
    real size and inference time.
 
+    python benchmarks/reproduce_cifar10.py --model cnn                    # seed study, CPU
+    python benchmarks/reproduce_cifar10.py --model cnn --study grid       # the grid, CPU
     python benchmarks/reproduce_cifar10.py --model vgg16_bn               # paper scale, GPU
     python benchmarks/reproduce_cifar10.py --model resnet56
-    python benchmarks/reproduce_cifar10.py --model cnn                    # classroom, CPU
     python benchmarks/reproduce_cifar10.py --model vgg16_bn --epochs 2 --train-per-class 500 \\
         --finetune-epochs 1 --samples-per-class 50 --test-per-class 100     # reduced, CPU
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import time
@@ -31,8 +41,9 @@ from pathlib import Path
 
 import torch
 
-from mint_teach import data, models, pipeline, pruning, train
-from mint_teach.config import resolve_device
+from mint_teach import activations, data, mi, models, pipeline, pruning, train
+from mint_teach.config import resolve_device, write_atomic
+from seed_stats import mean_sd, verdict
 
 PAPER = {
     "vgg16_bn": [{"pruned": 83.46, "acc": 93.43, "baseline": 93.98, "memory_mb": 9.020}],
@@ -41,6 +52,9 @@ PAPER = {
 }
 GRIDS = {"vgg16_bn": [0.6, 0.7, 0.8, 0.85, 0.9], "resnet56": [0.3, 0.4, 0.5, 0.6],
          "cnn": [0.3, 0.5, 0.7]}
+STUDY_METHODS = ("MINT", "MINT (published mode)", "random blocks", "filter magnitude")
+STAGES = (("acc_before_ft", "before FT"), ("acc_recalibrated", "BN recalibrated"),
+          ("acc", "after FT"))
 
 
 def _key(pair):
@@ -57,10 +71,20 @@ def _fingerprint(model) -> str:
     return digest.hexdigest()[:10]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="MINT on CIFAR-10 (VGG16-BN, ResNet56, classroom CNN)",
+def _save_json(path: Path, obj) -> None:
+    text = json.dumps(obj, indent=1)
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="MINT on CIFAR-10 (classroom CNN seed study; "
+                                             "VGG16-BN and ResNet56 at paper scale)",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--model", default="vgg16_bn", choices=["vgg16_bn", "resnet56", "cnn"])
+    ap.add_argument("--study", default=None, choices=["seeds", "grid"],
+                    help="seeds: the 4-method seed study; grid: the prune-fraction grid "
+                         "(default: seeds for cnn, grid otherwise)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds of the seed study")
     ap.add_argument("--epochs", type=int, default=None, help="baseline epochs (default: recipe)")
     ap.add_argument("--train-per-class", type=int, default=None,
                     help="train on a class-balanced subset (reduced CPU runs)")
@@ -68,72 +92,101 @@ def main() -> None:
                     help="evaluate on a class-balanced part of the test set (reduced CPU runs)")
     ap.add_argument("--samples-per-class", type=int, default=250)
     ap.add_argument("--units-per-group", type=int, default=16)
-    ap.add_argument("--fractions", type=float, nargs="+", default=None)
+    ap.add_argument("--fractions", type=float, nargs="+", default=None,
+                    help="prune fractions (default: the grid of the model; 0.5 in the study)")
     ap.add_argument("--max-pair-fraction", type=float, default=0.75)
-    ap.add_argument("--finetune-epochs", type=int, default=40)
+    ap.add_argument("--finetune-epochs", type=int, default=None,
+                    help="fine-tuning epochs (default: 40 in the grid, 2 in the study)")
     ap.add_argument("--finetune-lr", type=float, default=0.01)
+    ap.add_argument("--permutations", type=int, default=10,
+                    help="permuted-child null draws of the study (seed 0)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     ap.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA)")
     ap.add_argument("--out", default=None, help="state and results (default runs/cifar10-MODEL)")
     args = ap.parse_args()
+    for name in ("seeds", "samples_per_class", "units_per_group", "permutations"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}")
+    if args.finetune_epochs is not None and args.finetune_epochs < 0:
+        ap.error(f"--finetune-epochs must be 0 or more; got {args.finetune_epochs}")
+    if args.fractions and not all(0 < q < 1 for q in args.fractions):
+        ap.error(f"--fractions must lie strictly between 0 and 1; got {args.fractions}")
+    args.study = args.study or ("seeds" if args.model == "cnn" else "grid")
+    return args
 
-    dev = resolve_device(args.device)
-    out = Path(args.out or f"runs/cifar10-{args.model}")
-    out.mkdir(parents=True, exist_ok=True)
-    fractions = args.fractions or GRIDS[args.model]
-    print(f"MINT on CIFAR-10 / {args.model}, device {dev}, state in {out}/")
+
+def load(args):
+    """The data sets and the baseline (pipeline.train_baseline: cached, resumable)."""
     clock = time.perf_counter()
     train_set = data.load_dataset("cifar10", root=args.root, train=True)
     test_set = data.load_dataset("cifar10", root=args.root, train=False)
     print(f"data loaded in {time.perf_counter() - clock:.1f} s")
     if args.test_per_class:
         test_set = data.class_balanced_subset(test_set, args.test_per_class, seed=args.seed)
-
-    # 1. baseline (pipeline.train_baseline: per-epoch state, cached weights, same recipe key)
     overrides = {}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.train_per_class:
         overrides["train_per_class"] = args.train_per_class
     cfg = pipeline.MintConfig(dataset="cifar10", model=args.model, seed=args.seed,
-                              device=str(dev), root=args.root, train=overrides, out_dir=None)
+                              device=str(args.device), root=args.root, train=overrides,
+                              out_dir=None)
     clock = time.perf_counter()
     model, base_acc, reused = pipeline.train_baseline(cfg, train_set, test_set)
     t_train = time.perf_counter() - clock
     print(f"baseline: {100 * base_acc:.2f}% ({'reused checkpoint' if reused else f'{t_train:.0f} s'})")
+    ft_set = train_set
+    if args.train_per_class:
+        ft_set = data.class_balanced_subset(train_set, args.train_per_class, seed=args.seed)
+    # fine-tuning augments as the baseline's recipe did (the classroom CNN's does not)
+    augment = None if args.model == "cnn" else data.random_crop_flip
+    return train_set, ft_set, test_set, model, base_acc, t_train, augment
 
-    # 2. dependencies for every adjacent pair, cached
+
+def dependencies(model, train_set, pairs, groups, args, out: Path, tag: str, *, seed: int,
+                 estimator: str = "faithful") -> dict:
+    """D of every pair, cached in ``out`` under ``tag`` (baseline hash and settings)."""
+    path = out / f"dependencies-{tag}.pt"
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        print(f"dependencies ({estimator}, seed {seed}): reused {path}")
+        return {pair: saved[_key(pair)] for pair in pairs}
+    clock = time.perf_counter()
+    if estimator == "published":  # two independent draws with replacement (section 4e)
+        rows, child_rows = pipeline.published_rows(train_set, args.samples_per_class, seed=seed)
+    else:
+        rows = data.class_balanced_subset(train_set, args.samples_per_class, seed=seed)
+        child_rows = None
+    deps = pipeline.compute_dependencies(model, rows, pairs, groups, seed=seed,
+                                         device=args.device, estimator=estimator,
+                                         child_rows=child_rows, progress=False)
+    write_atomic(path, lambda f: torch.save({_key(p): d for p, d in deps.items()}, f))
+    print(f"dependencies ({estimator}, seed {seed}): {len(pairs)} pairs in "
+          f"{time.perf_counter() - clock:.1f} s", flush=True)
+    return deps
+
+
+def grid(args, train_set, ft_set, test_set, model, base_acc, t_train, augment, out: Path):
+    """The prune-fraction grid of one network, fine-tuned, beside the paper's rows."""
+    fractions = args.fractions or GRIDS[args.model]
+    epochs = 40 if args.finetune_epochs is None else args.finetune_epochs
     pairs = models.layer_pairs(model)
     groups = pipeline.pair_groups(model, pairs, pipeline.groups_per_layer(
         model, units_per_group=args.units_per_group))
     dep_id = (f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
               f"-seed{args.seed}")
-    dep_file = out / f"dependencies-{dep_id}.pt"
     clock = time.perf_counter()
-    if dep_file.is_file():
-        saved = torch.load(dep_file, weights_only=True)
-        deps = {pair: saved[_key(pair)] for pair in pairs}
-        print("dependencies: reused", dep_file)
-    else:
-        rows = data.class_balanced_subset(train_set, args.samples_per_class, seed=args.seed)
-        deps = pipeline.compute_dependencies(model, rows, pairs, groups, seed=args.seed, device=dev)
-        torch.save({_key(p): d for p, d in deps.items()}, dep_file)
+    deps = dependencies(model, train_set, pairs, groups, args, out, dep_id, seed=args.seed)
     t_deps = time.perf_counter() - clock
-    print(f"dependencies: {len(pairs)} pairs in {t_deps:.1f} s")
-
-    # 3. prune-fraction grid with fine-tuning, one result file per fraction
     children = [c for _, c in pairs]
-    ft_set = train_set
-    if args.train_per_class:
-        ft_set = data.class_balanced_subset(train_set, args.train_per_class, seed=args.seed)
-    example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(dev)
-    ms_base = pipeline.inference_time(model.to(dev), example)
+    example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(args.device)
+    ms_base = pruning.inference_time(model.to(args.device), example)
     # everything else a result depends on; with the baseline's and the dependencies' ids in
     # each file name, a changed setting never picks up a stale result
-    run_id = hashlib.sha1(json.dumps([args.finetune_epochs, args.finetune_lr,
-                                      args.max_pair_fraction, args.train_per_class,
-                                      args.test_per_class]).encode()).hexdigest()[:8]
+    run_id = hashlib.sha1(json.dumps([epochs, args.finetune_lr, args.max_pair_fraction,
+                                      args.train_per_class, args.test_per_class,
+                                      augment is not None]).encode()).hexdigest()[:8]
     rows_out = []
     for q in fractions:
         tag = f"{dep_id}-{run_id}-q{q:.3f}"
@@ -144,47 +197,172 @@ def main() -> None:
             continue
         masks = pruning.masks_from_dependencies(deps, prune_fraction=q,
                                                 max_pair_fraction=args.max_pair_fraction)
-        pruned = pruning.apply_masks(copy.deepcopy(model), masks)
-        acc_before = train.evaluate(pruned, test_set, device=dev)
-        acc_recalibrated = pipeline.recalibrated_accuracy(pruned, train_set, test_set,
-                                                          device=dev, seed=args.seed)
         clock = time.perf_counter()
-        train.fit(pruned, ft_set, epochs=args.finetune_epochs, lr=args.finetune_lr,
-                  weight_decay=5e-4, augment=data.random_crop_flip, device=dev, seed=args.seed,
-                  desc=f"fine-tune q={q}", checkpoint=out / f"finetune-{tag}.state.pt")
-        acc = train.evaluate(pruned, test_set, device=dev)
-        report = pruning.sparsity_report(pruned, layers=children)
-        small = pruning.compact(pruned).to(dev)
-        row = {"fraction": q, "pruned_pct": report["total"]["pruned_pct"],
-               "memory_mb": report["total"]["memory_mb"], "acc_before_ft": acc_before,
-               "acc_recalibrated": acc_recalibrated, "acc": acc,
-               "acc_compact": train.evaluate(small, test_set, device=dev),
+        r = pipeline.prune_and_finetune(
+            model, masks, ft_set, test_set, epochs=epochs, lr=args.finetune_lr, layers=children,
+            seed=args.seed, device=args.device, augment=augment, weight_decay=5e-4,
+            desc=f"fine-tune q={q}", checkpoint=out / f"finetune-{tag}.state.pt")
+        small = pruning.compact(r["model"]).to(args.device)
+        row = {"fraction": q, "pruned_pct": r["pruned_pct"],
+               "memory_mb": r["report"]["total"]["memory_mb"], "acc_before_ft": r["acc_before_ft"],
+               "acc_recalibrated": r["acc_recalibrated"], "acc": r["acc"],
+               "acc_compact": train.evaluate(small, test_set, device=args.device),
                "params": pruning.count_params(model), "params_compact": pruning.count_params(small),
                "size_mb": pruning.model_size_mb(model), "size_mb_compact": pruning.model_size_mb(small),
-               "ms_batch256": ms_base, "ms_batch256_compact": pipeline.inference_time(small, example),
+               "ms_batch256": ms_base, "ms_batch256_compact": pruning.inference_time(small, example),
                "finetune_s": time.perf_counter() - clock}
-        res_file.write_text(json.dumps(row, indent=1))
+        _save_json(res_file, row)
         (out / f"finetune-{tag}.state.pt").unlink(missing_ok=True)
         rows_out.append(row)
+    print_grid(args, rows_out, base_acc, len(test_set), t_train, t_deps)
+    _save_json(out / "summary.json", {"model": args.model, "baseline_acc": base_acc,
+                                      "device": str(args.device), "rows": rows_out})
 
-    # 4. the table beside the paper's
-    print(f"\nCIFAR-10 {args.model}: baseline {100 * base_acc:.2f}% on {dev} on "
-          f"{len(test_set):,} test images "
-          f"(train {t_train:.0f} s, dependencies {t_deps:.1f} s)")
+
+def print_grid(args, rows_out, base_acc, n_test, t_train, t_deps) -> None:
+    print(f"\nCIFAR-10 {args.model}: baseline {100 * base_acc:.2f}% on {args.device} on "
+          f"{n_test:,} test images (train {t_train:.0f} s, dependencies {t_deps:.1f} s)")
     print(f"{'':<14}{'pruned':>8}{'acc':>8}{'before FT':>10}{'(BN recal.)':>12}{'memory Mb':>10}"
           f"{'params (compact)':>22}{'MB (compact)':>16}{'ms/256 (compact)':>20}")
     for p in PAPER.get(args.model, []):
         print(f"{'paper':<14}{p['pruned']:>7.2f}%{p['acc']:>7.2f}%{'':>22}{p['memory_mb']:>10.3f}")
     for r in rows_out:
+        recal = r.get("acc_recalibrated")
         print(f"{'q=' + format(r['fraction'], '.3f'):<14}{r['pruned_pct']:>7.2f}%"
               f"{100 * r['acc']:>7.2f}%{100 * r['acc_before_ft']:>9.2f}%"
-              f"{100 * r.get('acc_recalibrated', float('nan')):>11.2f}%{r['memory_mb']:>10.3f}"
-              f"{r['params']:>11,} ({r['params_compact']:,})"
+              f"{100 * (recal if recal is not None else float('nan')):>11.2f}%"
+              f"{r['memory_mb']:>10.3f}{r['params']:>11,} ({r['params_compact']:,})"
               f"{r['size_mb']:>8.2f} ({r['size_mb_compact']:.2f})"
               f"{r['ms_batch256']:>10.1f} ({r['ms_batch256_compact']:.1f})")
-    (out / "summary.json").write_text(json.dumps(
-        {"model": args.model, "baseline_acc": base_acc, "device": str(dev), "rows": rows_out},
-        indent=1))
+
+
+def null_summary(model, train_set, pairs, groups, deps, args) -> list[str]:
+    """Per pair: mean D, the permuted-child null's mean and the share of blocks with p < 0.05
+    (faithful estimator, seed 0's rows; 5 % are expected by chance alone)."""
+    rows = data.class_balanced_subset(train_set, args.samples_per_class, seed=args.seed)
+    acts, _ = activations.collect(model, rows, list(dict.fromkeys(
+        n for pair in pairs for n in pair)), device=args.device, progress=False)
+    lines = []
+    for parent, child in pairs:
+        g_c, g_p = groups[(parent, child)]
+        null = mi.dependency_null(acts[parent], acts[child], parent_groups=g_p, child_groups=g_c,
+                                  permutations=args.permutations, seed=args.seed,
+                                  device=args.device, progress=False)
+        d = deps[(parent, child)]
+        p = mi.block_pvalues(d, null)
+        lines.append(f"  {parent}->{child} ({g_c} x {g_p} groups): mean D {d.mean():.4f}, null "
+                     f"mean {null.mean():.4f}, blocks with p < 0.05: "
+                     f"{(p < 0.05).float().mean().item():.1%}")
+    return lines
+
+
+def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path) -> None:
+    """The classroom CNN's report: four methods x seeds x three accuracies, one fraction."""
+    q = (args.fractions or [0.5])[0]
+    epochs = 2 if args.finetune_epochs is None else args.finetune_epochs
+    pairs = models.layer_pairs(model)
+    groups = pipeline.pair_groups(model, pairs, pipeline.groups_per_layer(
+        model, units_per_group=args.units_per_group))
+    children = [c for _, c in pairs]
+    base_id = f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
+    run_id = hashlib.sha1(json.dumps([q, epochs, args.finetune_lr, args.max_pair_fraction,
+                                      args.train_per_class, args.test_per_class]
+                                     ).encode()).hexdigest()[:8]
+    print(f"\n== seed study: q = {q}, cap {args.max_pair_fraction}, {epochs} fine-tuning "
+          f"epoch(s) at lr {args.finetune_lr}, {args.seeds} seeds, "
+          f"{sum(g_c * g_p for g_c, g_p in groups.values())} blocks in {len(pairs)} pairs ==",
+          flush=True)
+    runs: dict[str, list[dict]] = {m: [] for m in STUDY_METHODS}
+    deps0 = None
+    for seed in range(args.seed, args.seed + args.seeds):
+        faithful = dependencies(model, train_set, pairs, groups, args, out,
+                                f"{base_id}-seed{seed}", seed=seed)
+        published = dependencies(model, train_set, pairs, groups, args, out,
+                                 f"{base_id}-published-seed{seed}", seed=seed,
+                                 estimator="published")
+        deps0 = faithful if deps0 is None else deps0
+        mint = pruning.masks_from_dependencies(faithful, prune_fraction=q,
+                                               max_pair_fraction=args.max_pair_fraction)
+        rules = {
+            "MINT": mint,
+            "MINT (published mode)": pruning.masks_from_dependencies(
+                published, prune_fraction=q, max_pair_fraction=args.max_pair_fraction),
+            "random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
+            "filter magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
+        }
+        for method, masks in rules.items():
+            runs[method].append(study_run(args, model, masks, ft_set, test_set, children,
+                                          augment, epochs, seed, method, out,
+                                          f"{base_id}-{run_id}-seed{seed}"))
+    report = study_report(args, runs, base_acc, q, epochs)
+    report += ["permuted-child null of D (faithful, seed 0's rows, "
+               f"{args.permutations} permutations):"]
+    report += null_summary(model, train_set, pairs, groups, deps0, args)
+    print("\n" + "\n".join(report))
+    _save_json(out / f"study-{base_id}-{run_id}.json",
+               {"model": args.model, "baseline_acc": base_acc, "fraction": q,
+                "finetune_epochs": epochs, "runs": runs, "report": report})
+
+
+def study_run(args, model, masks, ft_set, test_set, children, augment, epochs, seed, method,
+              out: Path, tag: str) -> dict:
+    """One method and seed, fine-tuned; its result file makes a rerun resume here."""
+    slug = method.split(" (")[0].replace(" ", "-") + ("-published" if "published" in method else "")
+    path = out / f"study-{tag}-{slug}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    clock = time.perf_counter()
+    state = out / f"study-{tag}-{slug}.state.pt"
+    r = pipeline.prune_and_finetune(model, masks, ft_set, test_set, epochs=epochs,
+                                    lr=args.finetune_lr, layers=children, seed=seed,
+                                    device=args.device, augment=augment, weight_decay=5e-4,
+                                    progress=False, checkpoint=state)
+    row = {k: r[k] for k in ("acc_before_ft", "acc_recalibrated", "acc", "pruned_pct")}
+    row["seconds"] = time.perf_counter() - clock
+    _save_json(path, row)
+    state.unlink(missing_ok=True)
+    print(f"  seed {seed} {method:<22} pruned {row['pruned_pct']:.2f}%: before FT "
+          f"{100 * row['acc_before_ft']:.2f}%, BN recalibrated {100 * row['acc_recalibrated']:.2f}%,"
+          f" after FT {100 * row['acc']:.2f}% ({row['seconds']:.0f} s)", flush=True)
+    return row
+
+
+def study_report(args, runs, base_acc, q, epochs) -> list[str]:
+    """The table (mean +- sd over seeds) and the tests against random blocks."""
+    n = len(runs["MINT"])
+    lines = [f"CIFAR-10 classroom CNN, baseline {100 * base_acc:.2f}%, q = {q} "
+             f"({runs['MINT'][0]['pruned_pct']:.2f}% of the prunable weights), {n} seeds, "
+             f"{epochs} fine-tuning epoch(s):",
+             f"  {'method':<24}" + "".join(f"{label:>20}" for _, label in STAGES)]
+    for method, rows in runs.items():
+        cells = []
+        for key, _ in STAGES:
+            m, s = mean_sd([100 * r[key] for r in rows])
+            cells.append(f"{m:>12.2f} +- {s:4.2f}")
+        lines.append(f"  {method:<24}" + "".join(cells))
+    for method in ("MINT", "MINT (published mode)", "filter magnitude"):
+        for key, label in STAGES:
+            if key == "acc_before_ft":
+                continue
+            a = [100 * r[key] for r in runs[method]]
+            b = [100 * r[key] for r in runs["random blocks"]]
+            lines.append(f"  {method} vs random blocks, {label}: {verdict(a, b)}")
+    return lines
+
+
+def main() -> None:
+    args = parse_args()
+    args.device = resolve_device(args.device)
+    out = Path(args.out or f"runs/cifar10-{args.model}")
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"MINT on CIFAR-10 / {args.model} ({args.study}), device {args.device}, state in {out}/")
+    start = time.perf_counter()
+    train_set, ft_set, test_set, model, base_acc, t_train, augment = load(args)
+    if args.study == "seeds":
+        study(args, train_set, ft_set, test_set, model, base_acc, augment, out)
+    else:
+        grid(args, train_set, ft_set, test_set, model, base_acc, t_train, augment, out)
+    print(f"total time {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -43,16 +43,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import os
-import statistics
 import time
 
 import torch
-from scipy import stats
-
 from mint_teach import activations, data, mi, pipeline, pruning, train
 from mint_teach.pipeline import MintConfig
+from seed_stats import mean_sd, verdict
 
 PAIR = ("fc1", "fc2")
 PAPER = {"pruned": 96.20, "acc": 98.47, "baseline": 98.59}
@@ -247,22 +244,6 @@ def noise_checks(model, fit_set, seed: int) -> None:
               f"split-to-split {rel['split_to_split']:.2f}, disjoint rows "
               f"{rel['disjoint_rows']:.2f}, within column {rel['within_column']:.2f}",
               flush=True)
-
-
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
-
-
-def verdict(mint: list[float], random: list[float]) -> str:
-    """MINT vs random blocks over seeds, by Welch's t-test (two-sided, 5 %)."""
-    if len(mint) < 2 or len(random) < 2:
-        return "too few seeds to test"
-    diff = statistics.mean(mint) - statistics.mean(random)
-    if statistics.pvariance(mint) + statistics.pvariance(random) == 0:
-        return f"difference {diff:+.2f} pp with no seed spread"
-    t, p = stats.ttest_ind(mint, random, equal_var=False)
-    side = "exceeds" if p < 0.05 else "within"
-    return f"difference {diff:+.2f} pp, Welch t {t:.2f}, p {p:.2f}: {side} seed noise"
 
 
 def clean_protocol(model, train_set, test_set, base_acc: float, seeds: int,

@@ -35,11 +35,13 @@ __all__ = [
     "estimate_dependency_seconds",
     "groups_per_layer",
     "recalibrated_accuracy",
-    "inference_time",
     "pair_groups",
     "prune_and_finetune",
     "published_rows",
+    "prune_grid",
     "run_mint",
+    "same_share_masks",
+    "summarise_compaction",
     "train_baseline",
 ]
 
@@ -446,8 +448,13 @@ def _fit(model: nn.Module, data_, **kwargs) -> dict:
 
 def prune_and_finetune(model: nn.Module, masks: dict, train_set, test_set, *, epochs: int,
                        lr: float, layers: Sequence[str], seed: int = 0, device=None,
-                       progress: bool = True, augment=None, desc: str = "fine-tune") -> dict:
+                       progress: bool = True, augment=None, desc: str = "fine-tune",
+                       weight_decay: float = 1e-4, checkpoint=None) -> dict:
     """Apply ``masks`` to a copy of ``model``, measure, fine-tune with masks fixed (section 6).
+
+    ``weight_decay`` is the fine-tuning SGD's (1e-4, the MLP recipe's; CIFAR-10 scripts pass
+    5e-4). ``checkpoint``: a file for ``train.fit``'s per-epoch state, so an interrupted
+    fine-tuning resumes where it stopped (None: no state kept).
 
     Returns the fine-tuned ``model``, ``acc_before_ft`` (the mask alone), ``acc`` (after
     fine-tuning), ``pruned_pct`` and the sparsity ``report``. For a network with batch norm also
@@ -460,8 +467,8 @@ def prune_and_finetune(model: nn.Module, masks: dict, train_set, test_set, *, ep
     acc_recalibrated = recalibrated_accuracy(pruned, train_set, test_set, device=device,
                                              seed=seed)
     if epochs > 0:
-        _fit(pruned, train_set, epochs=epochs, lr=lr, weight_decay=1e-4, device=device,
-             seed=seed, progress=progress, augment=augment, desc=desc)
+        _fit(pruned, train_set, epochs=epochs, lr=lr, weight_decay=weight_decay, device=device,
+             seed=seed, progress=progress, augment=augment, desc=desc, checkpoint=checkpoint)
     report = pruning.sparsity_report(pruned, layers=list(layers))
     return {"model": pruned, "acc_before_ft": acc_before, "acc_recalibrated": acc_recalibrated,
             "acc": train.evaluate(pruned, test_set, device=device),
@@ -478,36 +485,59 @@ def recalibrated_accuracy(model: nn.Module, train_set, test_set, *, device=None,
     return train.evaluate(probe, test_set, device=device)
 
 
-def inference_time(model: nn.Module, example: torch.Tensor, *, repeats: int = 20) -> float:
-    """Median milliseconds for one forward pass of ``example`` (eval mode, no grad)."""
-    model.eval()
-    times = []
-    with torch.no_grad():
-        model(example)
-        for _ in range(repeats):
-            t = time.perf_counter()
-            model(example)
-            times.append(time.perf_counter() - t)
-    return 1000 * sorted(times)[len(times) // 2]
+SAME_SHARE_METHODS = ("random", "magnitude", "unstructured")
 
 
-def _block_fraction(keep: torch.Tensor) -> float:
-    return 1.0 - keep.float().mean().item()
+def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int = 0) -> dict:
+    """The masks of a baseline that prunes as much as ``masks`` (MINT's) prunes (section 5).
 
+    ``masks`` maps each ``(parent, child)`` pair to a ``(G_c, G_p)`` block mask, as
+    ``pruning.masks_from_dependencies`` returns them. ``method``:
 
-def _same_blocks(model: nn.Module, method: str, per_pair: dict, groups: dict, seed: int) -> dict:
-    """Block masks of a baseline that prunes, in every pair, the share of blocks MINT pruned."""
-    masks = {}
-    for pair, frac in per_pair.items():
+    - ``"random"``: in every pair, the same number of blocks as MINT cut, chosen at random
+      (``seed``); the control that tells whether D carries information;
+    - ``"magnitude"``: in every pair, the same number of blocks, those of smallest mean
+      absolute weight;
+    - ``"unstructured"``: the same share of the pairs' child weights in total, one weight at a
+      time by magnitude (one global quantile, no per-layer cap).
+
+    Blocks follow the same grouping as ``masks`` (read from their shapes). Returns masks that
+    ``pruning.apply_masks`` accepts.
+
+    Examples
+    --------
+    >>> net = models.MLP(in_features=8, hidden=(6, 4), num_classes=3)
+    >>> mint = {("fc1", "fc2"): torch.tensor([[True, False, False], [True, True, False]])}
+    >>> rnd = same_share_masks(net, mint, "random", seed=0)
+    >>> int((~rnd[("fc1", "fc2")]).sum())  # three blocks cut, as MINT cut
+    3
+    """
+    method = check_choice("method", method, SAME_SHARE_METHODS)
+    if not isinstance(masks, Mapping) or not masks:
+        raise ArgumentTypeError(f"masks must be a non-empty dict {{(parent, child): block "
+                                f"mask}}; got {masks!r:.80}")
+    keeps = {pair: torch.as_tensor(keep) != 0 for pair, keep in masks.items()}
+    if method == "unstructured":
+        modules = dict(model.named_modules())
+        cut = total = 0
+        for (parent, child), keep in keeps.items():
+            weight = modules[child].weight
+            full = pruning.expand_block_mask(keep, weight.shape, _units(model, parent))
+            cut, total = cut + int((~full).sum()), total + full.numel()
+        return pruning.magnitude_masks(model, list(keeps), prune_fraction=cut / total,
+                                       granularity="unstructured", max_pair_fraction=1.0)
+    out = {}
+    for pair, keep in keeps.items():
+        share = 1.0 - keep.float().mean().item()
+        groups = {pair: tuple(keep.shape)}
         if method == "magnitude":
-            masks.update(pruning.magnitude_masks(model, [pair], prune_fraction=frac,
-                                                 granularity="block", groups=groups[pair],
-                                                 max_pair_fraction=1.0))
+            out.update(pruning.magnitude_masks(model, [pair], prune_fraction=share,
+                                               granularity="block", groups=groups,
+                                               max_pair_fraction=1.0))
         else:
-            masks.update(pruning.random_masks(model, [pair], prune_fraction=frac,
-                                              groups=groups[pair], seed=seed,
-                                              max_pair_fraction=1.0))
-    return masks
+            out.update(pruning.random_masks(model, [pair], prune_fraction=share, groups=groups,
+                                            seed=seed, max_pair_fraction=1.0))
+    return out
 
 
 def _rows_per_class(cfg: MintConfig) -> int:
@@ -561,19 +591,15 @@ def check_feasible(cfg: MintConfig, train_set) -> None:
 def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
     """Run MINT end to end and return what it measured (sections 1-7).
 
-    ``run_mint(dataset="digits", quick=True)`` builds the config from keywords.
+    ``run_mint(dataset="digits", quick=True)`` builds the config from keywords. The steps, each
+    a function of this module: :func:`train_baseline`, :func:`compute_dependencies` (on rows
+    drawn as the estimator needs them), :func:`prune_grid` (MINT and the same-share baselines at
+    every prune fraction) and :func:`summarise_compaction` (the best MINT row made smaller).
     """
-    cfg = config or MintConfig(**overrides)
-    if config is not None and overrides:
-        cfg = MintConfig(**{**asdict(config), **overrides})
-    if distributed.world_size() > 1:  # under torchrun: rank 0 alone shows progress and writes
-        main = distributed.is_main()
-        cfg = replace(cfg, progress=cfg.progress and main, out_dir=cfg.out_dir if main else None,
-                      device=str(distributed.local_device(cfg.device)))
+    cfg = _resolve_config(config, overrides)
     dev = resolve_device(cfg.device)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-
     check_out_dir(cfg.out_dir)
     train_set = data.load_dataset(cfg.dataset, root=cfg.root, train=True)
     test_set = data.load_dataset(cfg.dataset, root=cfg.root, train=False)
@@ -583,77 +609,126 @@ def run_mint(config: MintConfig | None = None, **overrides) -> MintResult:
 
     pairs = models.layer_pairs(model, cfg.layer_pairs)
     groups = pair_groups(model, pairs, cfg.groups)
-    per_class = _rows_per_class(cfg)
-    rows, child_rows = data.class_balanced_subset(train_set, per_class, seed=cfg.seed), None
-    if cfg.estimator == "published":  # drawn as the published scripts draw them
-        rows, child_rows = published_rows(train_set, per_class, seed=cfg.seed)
+    rows, child_rows = _dependency_rows(cfg, train_set)
     clock = time.perf_counter()
     deps = distributed.compute_dependencies(model, rows, pairs, groups, seed=cfg.seed,
                                             device=dev, progress=cfg.progress,
                                             estimator=cfg.estimator, child_rows=child_rows)
     timings["dependencies"] = time.perf_counter() - clock
 
-    recipe = _recipe(cfg)
-    augment = data.random_crop_flip if recipe.get("augment") else None
-    ft_set = train_set
-    if recipe.get("train_per_class"):
-        ft_set = data.class_balanced_subset(train_set, recipe["train_per_class"], seed=cfg.seed)
-    children = [c for _, c in pairs]
-    ft = dict(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, layers=children, seed=cfg.seed,
-              device=dev, progress=cfg.progress, augment=augment)
-
-    results, all_masks = [], {}
-    mint_label = "MINT" if cfg.estimator == "faithful" else "MINT (published mode)"
     clock = time.perf_counter()
-    for q in cfg.fractions:
-        masks = pruning.masks_from_dependencies(deps, prune_fraction=q,
-                                                max_pair_fraction=cfg.max_pair_fraction)
-        all_masks[q] = masks
-        out = prune_and_finetune(model, masks, ft_set, test_set, **ft, desc=f"MINT q={q}")
-        results.append({"method": mint_label, "fraction": q, **out})
-        per_pair = {pair: _block_fraction(keep) for pair, keep in masks.items()}
-        for method in ("magnitude", "random"):  # the same number of blocks per pair
-            if method in cfg.baselines:
-                same = _same_blocks(model, method, per_pair, groups, cfg.seed)
-                results.append({"method": f"{method} (blocks)", "fraction": q, **prune_and_finetune(
-                    model, same, ft_set, test_set, **ft, desc=f"{method} q={q}")})
-        if "unstructured" in cfg.baselines:  # same share of weights, one weight at a time
-            share = out["pruned_pct"] / 100
-            uns = pruning.magnitude_masks(model, pairs, prune_fraction=share,
-                                          granularity="unstructured", max_pair_fraction=1.0)
-            results.append({"method": "magnitude (unstructured)", "fraction": q, **prune_and_finetune(
-                model, uns, ft_set, test_set, **ft, desc=f"unstructured q={q}")})
+    results, all_masks = prune_grid(cfg, model, deps, train_set, test_set, device=dev)
     timings["prune_finetune"] = time.perf_counter() - clock
 
-    mint_rows = [r for r in results if r["method"] == mint_label]
-    best = max(mint_rows, key=lambda r: (r["acc"] >= base_acc - 0.005, r["pruned_pct"], r["acc"]))
-    compact_model = pruning.compact(best["model"])
-    example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(dev)
-    compact_info = {
-        "params_before": pruning.count_params(model),
-        "params_after": pruning.count_params(compact_model),
-        "size_mb_before": pruning.model_size_mb(model),
-        "size_mb_after": pruning.model_size_mb(compact_model),
-        "ms_before": inference_time(model.to(dev), example),
-        "ms_after": inference_time(compact_model.to(dev), example),
-        "acc_after": train.evaluate(compact_model, test_set, device=dev),
-    }
-    rows_out = [{k: v for k, v in r.items() if k not in ("model",)} for r in results]
-    result = MintResult(config=cfg, baseline_acc=base_acc, rows=rows_out,
+    label = _mint_label(cfg)
+    best = max((r for r in results if r["method"] == label),
+               key=lambda r: (r["acc"] >= base_acc - 0.005, r["pruned_pct"], r["acc"]))
+    compact_model, compact_info = summarise_compaction(model, best["model"], test_set, device=dev)
+    result = MintResult(config=cfg, baseline_acc=base_acc,
+                        rows=[{k: v for k, v in r.items() if k != "model"} for r in results],
                         best={k: v for k, v in best.items() if k != "model"},
                         dependencies=deps, masks=all_masks[best["fraction"]],
                         report=best["report"], timings=timings, model=model,
                         pruned_model=best["model"], compact_model=compact_model,
                         compact=compact_info)
-    if cfg.out_dir:
-        folder = Path(cfg.out_dir) / f"{cfg.dataset}-{cfg.model}"
-        try:
-            _write(result, folder)
-            result.saved_to = str(folder)
-        except OSError as exc:  # the run is done: keep it, say what could not be written
-            warnings.warn(f"could not write the results to {folder}: {exc}; they are in the "
-                          "returned MintResult (result.to_dict())", stacklevel=2)
+    _save(result)
     return result
+
+
+def _resolve_config(config: MintConfig | None, overrides: dict) -> MintConfig:
+    """The config of a run: ``config`` with ``overrides``; under torchrun, rank 0 alone shows
+    progress and writes, and each rank uses its own device."""
+    cfg = config or MintConfig(**overrides)
+    if config is not None and overrides:
+        cfg = MintConfig(**{**asdict(config), **overrides})
+    if distributed.world_size() > 1:
+        main = distributed.is_main()
+        cfg = replace(cfg, progress=cfg.progress and main, out_dir=cfg.out_dir if main else None,
+                      device=str(distributed.local_device(cfg.device)))
+    return cfg
+
+
+def _dependency_rows(cfg: MintConfig, train_set):
+    """``(rows, child_rows)``: one class-balanced draw, or, in published mode, two independent
+    draws with replacement as the published scripts make them (section 4e)."""
+    per_class = _rows_per_class(cfg)
+    if cfg.estimator == "published":
+        return published_rows(train_set, per_class, seed=cfg.seed)
+    return data.class_balanced_subset(train_set, per_class, seed=cfg.seed), None
+
+
+def _mint_label(cfg: MintConfig) -> str:
+    return "MINT" if cfg.estimator == "faithful" else "MINT (published mode)"
+
+
+BASELINE_LABELS = {"magnitude": "magnitude (blocks)", "random": "random (blocks)",
+                   "unstructured": "magnitude (unstructured)"}
+
+
+def prune_grid(cfg: MintConfig, model: nn.Module, deps: dict, train_set, test_set, *,
+               device=None) -> tuple[list[dict], dict]:
+    """MINT at every prune fraction of ``cfg``, each with ``cfg.baselines`` at the same share,
+    all fine-tuned alike (sections 5-6).
+
+    Returns ``(rows, masks)``: one row per fraction and method (``prune_and_finetune``'s
+    result plus ``method`` and ``fraction``), and MINT's masks by fraction.
+    """
+    recipe = _recipe(cfg)
+    ft_set = train_set
+    if recipe.get("train_per_class"):  # quick mode fine-tunes on the quick training subset
+        ft_set = data.class_balanced_subset(train_set, recipe["train_per_class"], seed=cfg.seed)
+    ft = dict(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, layers=[c for _, c in deps],
+              seed=cfg.seed, device=device, progress=cfg.progress,
+              augment=data.random_crop_flip if recipe.get("augment") else None)
+    rows, all_masks = [], {}
+    for q in cfg.fractions:
+        masks = pruning.masks_from_dependencies(deps, prune_fraction=q,
+                                                max_pair_fraction=cfg.max_pair_fraction)
+        all_masks[q] = masks
+        rules = {_mint_label(cfg): masks}
+        for method in ("magnitude", "random", "unstructured"):  # the order of the table
+            if method in cfg.baselines:
+                rules[BASELINE_LABELS[method]] = same_share_masks(model, masks, method,
+                                                                  seed=cfg.seed)
+        for label, rule in rules.items():
+            out = prune_and_finetune(model, rule, ft_set, test_set, **ft,
+                                     desc=f"{label} q={q}")
+            rows.append({"method": label, "fraction": q, **out})
+    return rows, all_masks
+
+
+def summarise_compaction(model: nn.Module, pruned: nn.Module, test_set, *,
+                         device=None) -> tuple[nn.Module, dict]:
+    """Make ``pruned`` physically smaller (``pruning.compact``) and compare it with ``model``:
+    parameters, MB, milliseconds per batch of 256 test images and accuracy (section 7).
+
+    Returns ``(compact_model, figures)``.
+    """
+    small = pruning.compact(pruned)
+    example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(device)
+    return small, {
+        "params_before": pruning.count_params(model),
+        "params_after": pruning.count_params(small),
+        "size_mb_before": pruning.model_size_mb(model),
+        "size_mb_after": pruning.model_size_mb(small),
+        "ms_before": pruning.inference_time(model.to(device), example),
+        "ms_after": pruning.inference_time(small.to(device), example),
+        "acc_after": train.evaluate(small, test_set, device=device),
+    }
+
+
+def _save(result: MintResult) -> None:
+    """Write the result to ``out_dir/dataset-model/`` when asked; a failed write warns."""
+    cfg = result.config
+    if not cfg.out_dir:
+        return
+    folder = Path(cfg.out_dir) / f"{cfg.dataset}-{cfg.model}"
+    try:
+        _write(result, folder)
+        result.saved_to = str(folder)
+    except OSError as exc:  # the run is done: keep it, say what could not be written
+        warnings.warn(f"could not write the results to {folder}: {exc}; they are in the "
+                      "returned MintResult (result.to_dict())", stacklevel=3)
 
 
 def _write(result: MintResult, folder: Path) -> None:
