@@ -99,7 +99,8 @@ def parse_args() -> argparse.Namespace:
                     help="fine-tuning epochs (default: 40 in the grid, 2 in the study)")
     ap.add_argument("--finetune-lr", type=float, default=0.01)
     ap.add_argument("--permutations", type=int, default=20,
-                    help="permuted-child null draws of the study (seed 0; 19 or more can give p < 0.05)")
+                    help="permuted-child null draws of the study (seed 0; from 19 on, a "
+                         "block can reach p < 0.05)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     ap.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA)")
@@ -135,7 +136,8 @@ def load(args):
     clock = time.perf_counter()
     model, base_acc, reused = pipeline.train_baseline(cfg, train_set, test_set)
     t_train = time.perf_counter() - clock
-    print(f"baseline: {100 * base_acc:.2f}% ({'reused checkpoint' if reused else f'{t_train:.0f} s'})")
+    how = "reused checkpoint" if reused else f"{t_train:.0f} s"
+    print(f"baseline: {100 * base_acc:.2f}% ({how})")
     ft_set = train_set
     if args.train_per_class:
         ft_set = data.class_balanced_subset(train_set, args.train_per_class, seed=args.seed)
@@ -208,8 +210,9 @@ def grid(args, train_set, ft_set, test_set, model, base_acc, t_train, augment, o
                "acc_recalibrated": r["acc_recalibrated"], "acc": r["acc"],
                "acc_compact": train.evaluate(small, test_set, device=args.device),
                "params": pruning.count_params(model), "params_compact": pruning.count_params(small),
-               "size_mb": pruning.model_size_mb(model), "size_mb_compact": pruning.model_size_mb(small),
-               "ms_batch256": ms_base, "ms_batch256_compact": pruning.inference_time(small, example),
+               "size_mb": pruning.model_size_mb(model),
+               "size_mb_compact": pruning.model_size_mb(small), "ms_batch256": ms_base,
+               "ms_batch256_compact": pruning.inference_time(small, example),
                "finetune_s": time.perf_counter() - clock}
         _save_json(res_file, row)
         (out / f"finetune-{tag}.state.pt").unlink(missing_ok=True)
@@ -332,8 +335,8 @@ def study_run(args, model, masks, ft_set, test_set, children, augment, epochs, s
     _save_json(path, row)
     state.unlink(missing_ok=True)
     print(f"  seed {seed} {method:<22} pruned {row['pruned_pct']:.2f}%: before FT "
-          f"{100 * row['acc_before_ft']:.2f}%, BN recalibrated {100 * row['acc_recalibrated']:.2f}%,"
-          f" after FT {100 * row['acc']:.2f}% ({row['seconds']:.0f} s)", flush=True)
+          f"{100 * row['acc_before_ft']:.2f}%, BN recalibrated "
+          f"{100 * row['acc_recalibrated']:.2f}%, after FT {100 * row['acc']:.2f}% ({row['seconds']:.0f} s)", flush=True)
     return row
 
 
