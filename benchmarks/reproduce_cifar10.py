@@ -272,22 +272,22 @@ def per_pair_masks(deps: dict, q: float) -> dict:
 
 
 def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path) -> None:
-    """The classroom CNN's report: four methods x seeds x three accuracies, one fraction."""
-    q = (args.fractions or [0.5])[0]
+    """The classroom CNN's report: four methods x seeds x three accuracies at each fraction."""
+    fractions = args.fractions or [0.5]
     epochs = 2 if args.finetune_epochs is None else args.finetune_epochs
     pairs = models.layer_pairs(model)
     groups = pipeline.pair_groups(model, pairs, pipeline.groups_per_layer(
         model, units_per_group=args.units_per_group))
     children = [c for _, c in pairs]
     base_id = f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
-    run_id = hashlib.sha1(json.dumps([q, epochs, args.finetune_lr, "per-pair",
+    run_id = hashlib.sha1(json.dumps([epochs, args.finetune_lr, "per-pair",
                                       args.train_per_class, args.test_per_class]
                                      ).encode()).hexdigest()[:8]
-    print(f"\n== seed study: q = {q} of every pair's blocks, {epochs} fine-tuning "
-          f"epoch(s) at lr {args.finetune_lr}, {args.seeds} seeds, "
+    print(f"\n== seed study: q = {', '.join(map(str, fractions))} of every pair's blocks, "
+          f"{epochs} fine-tuning epoch(s) at lr {args.finetune_lr}, {args.seeds} seeds, "
           f"{sum(g_c * g_p for g_c, g_p in groups.values())} blocks in {len(pairs)} pairs ==",
           flush=True)
-    runs: dict[str, list[dict]] = {m: [] for m in STUDY_METHODS}
+    runs = {(m, q): [] for q in fractions for m in STUDY_METHODS}
     deps0 = None
     for seed in range(args.seed, args.seed + args.seeds):
         faithful = dependencies(model, train_set, pairs, groups, args, out,
@@ -296,25 +296,30 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
                                  f"{base_id}-published-seed{seed}", seed=seed,
                                  estimator="published")
         deps0 = faithful if deps0 is None else deps0
-        mint = per_pair_masks(faithful, q)
-        rules = {
-            "MINT": mint,
-            "MINT (published mode)": per_pair_masks(published, q),
-            "random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
-            "filter magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
-        }
-        for method, masks in rules.items():
-            runs[method].append(study_run(args, model, masks, ft_set, test_set, children,
-                                          augment, epochs, seed, method, out,
-                                          f"{base_id}-{run_id}-seed{seed}"))
-    report = study_report(args, runs, base_acc, q, epochs)
+        for q in fractions:
+            mint = per_pair_masks(faithful, q)
+            rules = {
+                "MINT": mint,
+                "MINT (published mode)": per_pair_masks(published, q),
+                "random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
+                "filter magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
+            }
+            for method, masks in rules.items():
+                runs[(method, q)].append(study_run(
+                    args, model, masks, ft_set, test_set, children, augment, epochs, seed,
+                    method, out, f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"))
+    report = []
+    for q in fractions:
+        report += study_report({m: runs[(m, q)] for m in STUDY_METHODS}, base_acc, q, epochs)
     report += ["permuted-child null of D (faithful, seed 0's rows, "
                f"{args.permutations} permutations):"]
     report += null_summary(model, train_set, pairs, groups, deps0, args)
+    report += [summary_line(q, {m: runs[(m, q)] for m in STUDY_METHODS}) for q in fractions]
     print("\n" + "\n".join(report))
     _save_json(out / f"study-{base_id}-{run_id}.json",
-               {"model": args.model, "baseline_acc": base_acc, "fraction": q,
-                "finetune_epochs": epochs, "runs": runs, "report": report})
+               {"model": args.model, "baseline_acc": base_acc, "fractions": fractions,
+                "finetune_epochs": epochs, "report": report,
+                "runs": {f"{m} q={q}": rows for (m, q), rows in runs.items()}})
 
 
 def study_run(args, model, masks, ft_set, test_set, children, augment, epochs, seed, method,
@@ -334,33 +339,42 @@ def study_run(args, model, masks, ft_set, test_set, children, augment, epochs, s
     row["seconds"] = time.perf_counter() - clock
     _save_json(path, row)
     state.unlink(missing_ok=True)
-    print(f"  seed {seed} {method:<22} pruned {row['pruned_pct']:.2f}%: before FT "
-          f"{100 * row['acc_before_ft']:.2f}%, BN recalibrated "
-          f"{100 * row['acc_recalibrated']:.2f}%, after FT {100 * row['acc']:.2f}% ({row['seconds']:.0f} s)", flush=True)
+    print(f"  {tag.split('-')[-2]} seed {seed} {method:<22} pruned {row['pruned_pct']:.2f}%: "
+          f"before FT {100 * row['acc_before_ft']:.2f}%, BN recalibrated "
+          f"{100 * row['acc_recalibrated']:.2f}%, after FT {100 * row['acc']:.2f}% "
+          f"({row['seconds']:.0f} s)", flush=True)
     return row
 
 
-def study_report(args, runs, base_acc, q, epochs) -> list[str]:
-    """The table (mean +- sd over seeds) and the tests against random blocks."""
-    n = len(runs["MINT"])
+def study_report(runs: dict, base_acc: float, q: float, epochs: int) -> list[str]:
+    """The table at one fraction (mean +- sd over seeds) and the tests against random blocks."""
     lines = [f"CIFAR-10 classroom CNN, baseline {100 * base_acc:.2f}%, q = {q} of every pair's "
-             f"blocks ({runs['MINT'][0]['pruned_pct']:.2f}% of the weights), {n} seeds, "
-             f"{epochs} fine-tuning epoch(s):",
+             f"blocks ({runs['MINT'][0]['pruned_pct']:.2f}% of the weights), "
+             f"{len(runs['MINT'])} seeds, {epochs} fine-tuning epoch(s), test accuracy:",
              f"  {'method':<24}" + "".join(f"{label:>20}" for _, label in STAGES)]
     for method, rows in runs.items():
         cells = []
         for key, _ in STAGES:
-            m, s = mean_sd([100 * r[key] for r in rows])
-            cells.append(f"{m:>12.2f} +- {s:4.2f}")
+            m, sd = mean_sd([100 * r[key] for r in rows])
+            cells.append(f"{m:>12.2f} +- {sd:4.2f}")
         lines.append(f"  {method:<24}" + "".join(cells))
     for method in ("MINT", "MINT (published mode)", "filter magnitude"):
-        for key, label in STAGES:
-            if key == "acc_before_ft":
-                continue
+        for key, label in STAGES[1:]:
             a = [100 * r[key] for r in runs[method]]
             b = [100 * r[key] for r in runs["random blocks"]]
             lines.append(f"  {method} vs random blocks, {label}: {verdict(a, b)}")
     return lines
+
+
+def summary_line(q: float, runs: dict) -> str:
+    """The study's last line(s): after fine-tuning, mean +- sd, and MINT against random."""
+    acc = {m: mean_sd([100 * r["acc"] for r in rows]) for m, rows in runs.items()}
+    short = {"MINT": "MINT", "MINT (published mode)": "published", "random blocks": "random",
+             "filter magnitude": "magnitude"}
+    cells = " ".join(f"{short[m]} {a[0]:.2f}+-{a[1]:.2f}%" for m, a in acc.items())
+    test = verdict(*[[100 * r["acc"] for r in runs[m]] for m in ("MINT", "random blocks")])
+    return (f"cifar10-cnn clean protocol: pruned {runs['MINT'][0]['pruned_pct']:.2f}% {cells} "
+            f"({len(runs['MINT'])} seeds; MINT vs random: {test})")
 
 
 def main() -> None:
