@@ -98,6 +98,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--finetune-epochs", type=int, default=None,
                     help="fine-tuning epochs (default: 40 in the grid, 2 in the study)")
     ap.add_argument("--finetune-lr", type=float, default=0.01)
+    ap.add_argument("--finetune-per-class", type=int, default=None,
+                    help="seed study: fine-tune on this many training images per class, a "
+                         "class-balanced draw of each seed (default: the whole training set)")
     ap.add_argument("--permutations", type=int, default=20,
                     help="permuted-child null draws of the study (seed 0; from 19 on, a "
                          "block can reach p < 0.05)")
@@ -106,8 +109,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA)")
     ap.add_argument("--out", default=None, help="state and results (default runs/cifar10-MODEL)")
     args = ap.parse_args()
-    for name in ("seeds", "samples_per_class", "units_per_group", "permutations"):
-        if getattr(args, name) < 1:
+    for name in ("seeds", "samples_per_class", "units_per_group", "permutations",
+                 "finetune_per_class"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         ap.error(f"--finetune-epochs must be 0 or more; got {args.finetune_epochs}")
@@ -281,10 +285,13 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
     children = [c for _, c in pairs]
     base_id = f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
     run_id = hashlib.sha1(json.dumps([epochs, args.finetune_lr, "per-pair",
-                                      args.train_per_class, args.test_per_class]
+                                      args.train_per_class, args.test_per_class,
+                                      args.finetune_per_class]
                                      ).encode()).hexdigest()[:8]
+    on = f"{args.finetune_per_class} images per class" if args.finetune_per_class else "all"
     print(f"\n== seed study: q = {', '.join(map(str, fractions))} of every pair's blocks, "
-          f"{epochs} fine-tuning epoch(s) at lr {args.finetune_lr}, {args.seeds} seeds, "
+          f"{epochs} fine-tuning epoch(s) at lr {args.finetune_lr} on {on} training images, "
+          f"{args.seeds} seeds, "
           f"{sum(g_c * g_p for g_c, g_p in groups.values())} blocks in {len(pairs)} pairs ==",
           flush=True)
     runs = {(m, q): [] for q in fractions for m in STUDY_METHODS}
@@ -296,6 +303,8 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
                                  f"{base_id}-published-seed{seed}", seed=seed,
                                  estimator="published")
         deps0 = faithful if deps0 is None else deps0
+        seed_ft = ft_set if not args.finetune_per_class else data.class_balanced_subset(
+            ft_set, args.finetune_per_class, seed=seed)
         for q in fractions:
             mint = per_pair_masks(faithful, q)
             rules = {
@@ -306,7 +315,7 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
             }
             for method, masks in rules.items():
                 runs[(method, q)].append(study_run(
-                    args, model, masks, ft_set, test_set, children, augment, epochs, seed,
+                    args, model, masks, seed_ft, test_set, children, augment, epochs, seed,
                     method, out, f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"))
     report = []
     for q in fractions:
