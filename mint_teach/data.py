@@ -113,7 +113,7 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, train: boo
     >>> tuple(x.shape)
     (1, 8, 8)
     """
-    if not isinstance(name, str) or name.lower() not in DATASETS:  # any case: "MNIST" is fine
+    if not isinstance(name, str) or name.lower() not in DATASETS:
         raise ValueError(f"name must be one of {sorted(DATASETS)}; got {name!r}")
     name = name.lower()
     if name == "imagefolder":

@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 
 from . import activations, data, distributed, models, pruning, train
 from ._validation import ArgumentTypeError, check_choice, check_count, check_fraction, check_number
-from .groups import check_groups_arg, groups_per_layer, resolve_groups
 from .config import cache_dir, is_quick, resolve_device, write_atomic
+from .groups import check_groups_arg, groups_per_layer, resolve_groups
 
 __all__ = [
     "TRAIN_DEFAULTS",

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ._validation import check_blocks, check_count, check_fraction, check_number
+from ._validation import check_blocks, check_choice, check_count, check_fraction, check_number
 from .groups import group_ids, layer_units, resolve_groups, split_groups
 from .models import MLP, VGG, BasicBlock, ResNetCifar, layer_pairs, prunable_layers
 
@@ -424,29 +424,28 @@ def magnitude_masks(
     *,
     prune_fraction: float,
     granularity: str = "block",
-    groups: Mapping[Pair, tuple[int, int]] | tuple[int, int] | None = None,
+    groups: int | tuple[int, int] | Mapping | None = None,
     max_pair_fraction: float = 0.75,
 ) -> dict:
     """Magnitude-pruning masks, the baseline MINT is compared with (docs/method.md section 5).
 
     ``granularity="block"``: each block ``(j, i)`` of a child weight is scored by the mean
     absolute weight in it, and the scores go through :func:`masks_from_dependencies` exactly as
-    MINT's dependences do; needs ``groups`` (one ``(G_c, G_p)`` for every pair, or a dict per
-    pair). Returns ``{(parent, child): (G_c, G_p) keep}``.
+    MINT's dependences do; needs ``groups`` in any form :func:`mint_teach.groups.resolve_groups`
+    reads (an int, one ``(G_c, G_p)`` for every pair, a dict by child or by pair). Returns
+    ``{(parent, child): (G_c, G_p) keep}``.
     ``granularity="unstructured"``: every single weight of the child layers is its own block
     (one global magnitude quantile, the same per-layer cap). Returns ``{child: keep}`` masks of
     the weight's shape. ``pairs`` defaults to all adjacent pairs.
     """
     pairs = layer_pairs(model, pairs)
     modules = dict(model.named_modules())
-    if granularity == "unstructured":
+    if check_choice("granularity", granularity, ("block", "unstructured")) == "unstructured":
         scores = {(p, c): modules[c].weight.detach().abs().reshape(modules[c].weight.shape[0], -1)
                   for p, c in pairs}
         keep = masks_from_dependencies(scores, prune_fraction=prune_fraction,
                                        max_pair_fraction=max_pair_fraction)
         return {c: keep[(p, c)].reshape(modules[c].weight.shape) for p, c in pairs}
-    if granularity != "block":
-        raise ValueError(f"granularity must be 'block' or 'unstructured'; got {granularity!r}")
     sizes = resolve_groups(model, pairs, groups)
     scores = {}
     for parent, child in pairs:
@@ -472,14 +471,15 @@ def random_masks(
     pairs: Sequence[Pair] | None = None,
     *,
     prune_fraction: float,
-    groups: Mapping[Pair, tuple[int, int]] | tuple[int, int],
+    groups: int | tuple[int, int] | Mapping,
     seed: int = 0,
     max_pair_fraction: float = 0.75,
 ) -> dict[Pair, torch.Tensor]:
     """Random block masks: uniform scores through the same thresholding (docs/method.md, section 5).
 
     The control experiment: if MINT's dependences carry information, MINT should beat this at
-    the same ``prune_fraction`` and ``groups``. Returns ``{(parent, child): (G_c, G_p) keep}``.
+    the same ``prune_fraction`` and ``groups`` (any form of
+    :func:`mint_teach.groups.resolve_groups`). Returns ``{(parent, child): (G_c, G_p) keep}``.
     """
     pairs = layer_pairs(model, pairs)
     sizes = resolve_groups(model, pairs, groups)
