@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ._block_engine import MODES, block_counts, first_nearest, split_rows
 from ._validation import (
+    check_choice,
     check_count,
     check_device,
     check_matrix,
@@ -195,10 +196,7 @@ def nn_bootstrap(x: Any, y: Any, z: Any, *, seed: int | None = None
 
 
 def _check_estimator(estimator: Any) -> str:
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
-                         f"got {estimator!r}")
-    return estimator
+    return check_choice("estimator", estimator, ESTIMATORS)
 
 
 def published_value(r: Any, n_joint: int, n_rows: int) -> Any:
