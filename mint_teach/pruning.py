@@ -1,4 +1,4 @@
-"""From dependences to masks, masks to sparse and smaller networks (docs/method.md sections 3, 5-7).
+"""From dependences to masks, masks to sparse and smaller networks (docs/method.md sections 5-7).
 
 The one mask convention of the toolkit: a mask acts on the *child* layer's weight of a layer
 pair (parent, child). The child weight is ``(out, in)`` for ``nn.Linear`` and
@@ -14,6 +14,7 @@ Two mask forms go into :func:`apply_masks`:
 
 MINT (:func:`masks_from_dependencies`), magnitude (:func:`magnitude_masks`) and random
 (:func:`random_masks`) pruning all produce these dicts through the same thresholding.
+The groups behind a block mask (section 3) come from :mod:`mint_teach.groups`.
 """
 from __future__ import annotations
 
