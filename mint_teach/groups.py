@@ -121,7 +121,7 @@ def check_groups_arg(groups: Any) -> str:
     ('count', 'tuple', 'by_child')
     """
     if groups is None:
-        raise ValueError(f"groups is required for block masks: {_FORMS}")
+        raise ValueError(f"groups is required: {_FORMS}; got None")
     if isinstance(groups, Mapping):
         keys = list(groups)
         if all(isinstance(k, str) for k in keys) and keys:
