@@ -1,14 +1,15 @@
 """mint_teach: learn and run MINT (Mutual Information-based Neuron Trimming).
 
 ``import mint_teach as mt`` gives every step as a module: ``mt.data``, ``mt.models``,
-``mt.train``, ``mt.activations``, ``mt.graphs``, ``mt.mi``, ``mt.pruning``, ``mt.pipeline``,
-``mt.plots``, ``mt.analysis``; ``mt.widgets`` and ``mt.checks`` are imported on first use.
+``mt.train``, ``mt.activations``, ``mt.groups``, ``mt.graphs``, ``mt.mi``, ``mt.pruning``,
+``mt.pipeline``, ``mt.plots``, ``mt.analysis``; ``mt.widgets`` and ``mt.checks`` are imported
+on first use.
 """
 from __future__ import annotations
 
 import importlib
 
-from . import activations, config, data, models, pruning, train
+from . import activations, config, data, groups, models, pruning, train
 from .config import is_quick, limit_threads
 
 limit_threads()
@@ -28,5 +29,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mint_teach' has no attribute {name!r}")
 
 
-__all__ = sorted({"activations", "config", "data", "models", "pruning", "train", "is_quick",
-                  "MintConfig", "run_mint", *_LAZY})
+__all__ = sorted({"activations", "config", "data", "groups", "models", "pruning", "train",
+                  "is_quick", "MintConfig", "run_mint", *_LAZY})

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet as _tv_resnet
 
+from ._validation import check_number
 from .models import attach_structure
 
 __all__ = ["ResNet50", "load_weights"]
@@ -48,9 +49,7 @@ class ResNet50(_tv_resnet.ResNet):
     """
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0, in_channels: int = 3):
-        if not isinstance(width, (int, float)) or isinstance(width, bool) or not 0 < width <= 4:
-            raise ValueError(f"width must be a number in (0, 4]; got {width!r}")
-        self.width = float(width)
+        self.width = check_number("width", width, low=0, low_open=True, high=4)
         super().__init__(_Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
         if self.fc.in_features != self.inplanes:  # torchvision sizes fc for full width
             self.fc = nn.Linear(self.inplanes, num_classes)

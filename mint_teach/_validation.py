@@ -7,7 +7,10 @@ torch. A value of the wrong type (a string or a boolean where a number belongs) 
 :class:`ArgumentTypeError`, which is both a ``TypeError`` and a ``ValueError``: the string
 ``"0.5"`` is never converted and ``True`` is never read as 1. The scalar checks follow the
 spirit of scikit-learn's ``check_scalar``: ``check_number``, ``check_fraction``,
-``check_count`` and ``check_choice``; ``check_device`` is the one check of a device.
+``check_count`` (``check_optional_count`` where None means "all") and ``check_choice``;
+``check_device`` is the one check of a device. Arrays: ``check_matrix`` reads samples
+``(rows, features)``, ``check_blocks`` a ``(G_c, G_p)`` block matrix (dependences or a block
+mask) and ``check_tensor`` a real tensor of any shape.
 """
 from __future__ import annotations
 
@@ -27,10 +30,64 @@ __all__ = [
     "check_fraction",
     "check_number",
     "check_device",
+    "check_blocks",
     "check_matrix",
+    "check_optional_count",
     "check_same_rows",
     "check_seed",
+    "check_tensor",
 ]
+
+
+def _read_real(name: str, value: Any, what: str) -> torch.Tensor:
+    """Read an array-like as a real tensor of its own shape; a tensor keeps dtype and device."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as err:  # ragged nested lists and the like
+            raise ValueError(f"{name} must be {what}; could not read it: {err}") from None
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be {what}; got dtype {array.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.is_complex():
+        raise ValueError(f"{name} must be real-valued; got dtype {tensor.dtype}")
+    return tensor
+
+
+def check_tensor(name: str, value: Any) -> torch.Tensor:
+    """Read an array-like as a real floating tensor of any shape (integers become float64).
+
+    A floating tensor keeps its dtype and device; values are not checked.
+
+    Examples
+    --------
+    >>> check_tensor("a", [[1, 2]]).dtype
+    torch.float64
+    """
+    tensor = _read_real(name, value, "a numeric array")
+    return tensor if tensor.is_floating_point() else tensor.to(torch.float64)
+
+
+def check_blocks(name: str, value: Any) -> torch.Tensor:
+    """Check a block matrix ``(G_c, G_p)``: 2-D, not empty, no NaN; dtype and device are kept.
+
+    Dependences ``D`` and block masks ``keep`` (docs/method.md section 5) take this form. A
+    1-D array is refused: one row or one column of blocks is ambiguous.
+
+    Examples
+    --------
+    >>> check_blocks("keep", [[True, False]]).shape
+    torch.Size([1, 2])
+    """
+    tensor = _read_real(name, value, "a (G_c, G_p) block matrix")
+    if tensor.dim() != 2 or tensor.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D matrix (G_c, G_p); "
+                         f"got shape {tuple(tensor.shape)}")
+    if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
+        raise ValueError(f"{name} contains NaN; a (G_c, G_p) block matrix needs numbers")
+    return tensor
 
 
 def check_matrix(
@@ -64,22 +121,7 @@ def check_matrix(
     torch.Tensor
         A 2-D tensor of ``dtype``, shape ``(rows, features)``.
     """
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach()
-    else:
-        try:
-            array = np.asarray(value)
-        except (TypeError, ValueError) as err:  # ragged nested lists and the like
-            raise ValueError(
-                f"{name} must be a numeric array (rows, features); could not read it: {err}"
-            ) from None
-        if array.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{name} must be a numeric array (rows, features); got dtype {array.dtype}"
-            )
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if tensor.is_complex():
-        raise ValueError(f"{name} must be real-valued; got dtype {tensor.dtype}")
+    tensor = _read_real(name, value, "a numeric array (rows, features)")
     if tensor.ndim == 1:
         tensor = tensor[:, None]
     if tensor.ndim != 2:
@@ -185,21 +227,49 @@ def check_choice(name: str, value: Any, choices) -> str:
     return value
 
 
-def check_count(name: str, value: Any, *, low: int = 1, high: int | None = None,
+def check_count(name: str, value: Any, *, low: int | None = 1, high: int | None = None,
                 high_means: str = "") -> int:
     """Check that ``value`` is an integer in ``[low, high]`` and return it as an int.
 
-    ``high_means`` explains the upper bound in the message, e.g. "the number of parent units".
-    Booleans are rejected even though Python counts them as integers.
+    ``low=None`` or ``high=None`` leave that side open. ``high_means`` explains the upper
+    bound in the message, e.g. "the number of parent units". Booleans are rejected even though
+    Python counts them as integers.
+
+    Examples
+    --------
+    >>> check_count("epochs", 3, low=0)
+    3
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise _type_error(name, value, "an integer")
     value = int(value)
+    if low is None:
+        if high is not None and value > high:
+            raise ValueError(f"{name} must be at most {high}; got {value}")
+        return value
     if value < low or (high is not None and value > high):
         upper = "" if high is None else f" and at most {high}"
         why = f" ({high_means})" if high_means and high is not None else ""
         raise ValueError(f"{name} must be at least {low}{upper}{why}; got {value}")
     return value
+
+
+def check_optional_count(name: str, value: Any, *, low: int = 1, none_means: str) -> int | None:
+    """Check that ``value`` is None or an integer ``>= low``; ``none_means`` says what None does.
+
+    Examples
+    --------
+    >>> check_optional_count("batches", None, none_means="all of data") is None
+    True
+    """
+    if value is None:
+        return None
+    try:
+        return check_count(name, value, low=low)
+    except ValueError as err:  # ArgumentTypeError too: keep the type, say what None means
+        wanted = "a positive int" if low == 1 else f"an int >= {low}"
+        raise type(err)(f"{name} must be {wanted} or None ({none_means}); got {value!r}"
+                        ) from None
 
 
 def check_seed(seed: Any) -> int | None:

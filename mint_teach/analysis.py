@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from ._validation import check_count, check_number
+from ._validation import check_choice, check_count, check_number
 from .config import resolve_device
 from .train import make_loader, predict
 
@@ -45,9 +45,6 @@ ATTACKS = ("fgsm", "pgd")
 
 # ----------------------------------------------------------------------------- checks
 
-_check_positive_int = check_count  # (name, value) -> int >= 1, the shared check
-
-
 def _check_eps(name: str, value) -> float:
     """A perturbation size: a finite number >= 0 in pixel units (images in [0, 1])."""
     eps = check_number(name, value, low=0.0)
@@ -55,12 +52,6 @@ def _check_eps(name: str, value) -> float:
         raise ValueError(f"{name} must be a finite number >= 0 (pixel units, images in [0, 1]); "
                          f"got {value!r}")
     return eps
-
-
-def _check_attack(attack) -> str:
-    if attack not in ATTACKS:
-        raise ValueError(f"attack must be one of {ATTACKS}; got {attack!r}")
-    return attack
 
 
 def _check_predictions(probs, labels, from_logits: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +108,7 @@ def reliability_bins(probs, labels, n_bins: int = 15, *, from_logits: bool = Fal
     dict with ``edges`` (n_bins + 1,), ``confidence`` and ``accuracy`` (n_bins,) means per bin
     (NaN for empty bins), and ``counts`` (n_bins,) items per bin. All CPU tensors.
     """
-    n_bins = _check_positive_int("n_bins", n_bins)
+    n_bins = check_count("n_bins", n_bins)
     probs, labels = _check_predictions(probs, labels, from_logits)
     conf, pred = probs.max(dim=1)
     correct = (pred == labels).double()
@@ -181,7 +172,7 @@ def calibration_report(model: nn.Module, data, *, n_bins: int = 15, batch_size: 
     dict with floats ``accuracy``, ``ece``, ``mean_confidence``, the int ``n`` (items), the int
     ``n_bins`` and ``bins`` (the dict of :func:`reliability_bins`).
     """
-    n_bins = _check_positive_int("n_bins", n_bins)
+    n_bins = check_count("n_bins", n_bins)
     logits, labels = predict(model, data, batch_size=batch_size, device=device, progress=progress)
     probs = logits.double().softmax(dim=1)
     bins = reliability_bins(probs, labels, n_bins)
@@ -371,7 +362,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     """
     _check_batch(x, y)
     eps = _check_eps("eps", eps)
-    steps = _check_positive_int("steps", steps)
+    steps = check_count("steps", steps)
     if alpha is None:
         alpha = 2.5 * eps / steps
     else:
@@ -410,7 +401,7 @@ def _first_items(data, max_items, seed: int):
     """``data`` itself, or a seeded random subset of ``max_items`` distinct items of it."""
     if max_items is None:
         return data
-    max_items = _check_positive_int("max_items", max_items)
+    max_items = check_count("max_items", max_items)
     if isinstance(data, DataLoader):
         raise TypeError("max_items needs a Dataset, not a DataLoader; pass the dataset")
     if max_items >= len(data):
@@ -442,11 +433,11 @@ def robustness_report(model: nn.Module, data, *, eps_list: Sequence[float] = (0,
     dict with ``attack``, ``eps`` (list of floats), ``accuracy`` (list, one per eps),
     ``clean_accuracy``, ``n`` (items attacked) and ``steps`` (PGD steps, or 1 for FGSM).
     """
-    attack = _check_attack(attack)
+    attack = check_choice("attack", attack, ATTACKS)
     if isinstance(eps_list, (str, bytes)) or not isinstance(eps_list, Sequence) or not eps_list:
         raise ValueError(f"eps_list must be a non-empty sequence of numbers >= 0; got {eps_list!r}")
     eps_values = [_check_eps(f"eps_list[{k}]", e) for k, e in enumerate(eps_list)]
-    steps = _check_positive_int("steps", steps)
+    steps = check_count("steps", steps)
     if mean is None and std is None:
         mean, std = _dataset_stats(data)
     data = _first_items(data, max_items, seed)
@@ -523,8 +514,8 @@ def compare_models(models: Mapping[str, nn.Module], data, *, n_bins: int = 15,
     for name, model in models.items():
         if not isinstance(model, nn.Module):
             raise TypeError(f"models[{name!r}] must be an nn.Module; got {type(model).__name__}")
-    n_bins = _check_positive_int("n_bins", n_bins)
-    _check_attack(attack)
+    n_bins = check_count("n_bins", n_bins)
+    check_choice("attack", attack, ATTACKS)
     calibration, robustness = {}, {}
     for name, model in models.items():
         calibration[name] = calibration_report(model, data, n_bins=n_bins, device=device)

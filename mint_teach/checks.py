@@ -74,6 +74,8 @@ class _Unreadable(Exception):
     """The answer has the wrong kind (not a number, not an array, ...); message for the student."""
 
 
+# The readers below read a student's answer and explain a wrong one in a verdict; arguments to
+# the toolkit's functions are checked by mint_teach._validation instead, which raises.
 def _number(answer: Any, what: str = "a number") -> float:
     """Read a Python / numpy / one-element torch number as a float."""
     if isinstance(answer, bool):

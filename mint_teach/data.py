@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
-from ._validation import check_count
+from ._validation import check_count, check_optional_count
 from .config import cache_dir, data_root, write_atomic
 
 __all__ = [
@@ -389,13 +389,10 @@ def load_image_folder(root: str | os.PathLike | None = None, *, train: bool = Tr
     ImageFolderDataset, a ``torchvision.datasets.ImageFolder`` with ``input_shape``.
     """
     folder = data_root(root) if root is not None else data_root() / "imagenet"
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size must be an int >= 8; got {image_size!r}")
+    check_count("image_size", image_size, low=8)
     split = "train" if train else "val"
     classes = _check_image_tree(folder, split)
-    if num_workers is not None and (isinstance(num_workers, bool)
-                                    or not isinstance(num_workers, int) or num_workers < 0):
-        raise ValueError(f"num_workers must be None or an int >= 0; got {num_workers!r}")
+    check_optional_count("num_workers", num_workers, low=0, none_means="up to 8 readers")
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     return _image_folder_class()(folder / split, classes, image_size, augment, workers)
 

@@ -33,7 +33,9 @@ from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from ._validation import check_choice, check_count
 from .config import resolve_device, write_atomic
+from .groups import split_groups
 from .train import sgd_step
 
 __all__ = [
@@ -252,7 +254,7 @@ def compute_dependencies(model: nn.Module, rows, pairs, groups, *, seed: int = 0
     for (parent, child), c0, c1 in tqdm(mine, desc=f"dependencies (rank 0 of {world_size()})",
                                         disable=not (progress and is_main())):
         g_c, g_p = groups[(parent, child)]
-        bounds = mi.split_groups(child_acts[child].shape[1], g_c)
+        bounds = split_groups(child_acts[child].shape[1], g_c)
         cols = slice(bounds[c0][0], bounds[c1 - 1][1])
         pieces[((parent, child), c0)] = mi.dependency_matrix(
             acts[parent], child_acts[child][:, cols], parent_groups=g_p, child_groups=c1 - c0,
@@ -300,14 +302,11 @@ def _schedule(opt, schedule: str, steps: int, milestones: Sequence[float]):
 
 
 def _check_fit_args(epochs, batch_size, batchnorm) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0 \
-            or batch_size % world_size():
+    check_count("epochs", epochs, low=0)
+    if check_count("batch_size", batch_size) % world_size():
         raise ValueError(f"batch_size must be a positive multiple of the {world_size()} ranks "
                          f"(it is the global batch); got {batch_size!r}")
-    if batchnorm not in ("local", "frozen"):
-        raise ValueError(f"batchnorm must be 'local' or 'frozen'; got {batchnorm!r}")
+    check_choice("batchnorm", batchnorm, ("local", "frozen"))
 
 
 def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,

@@ -24,7 +24,7 @@ import networkx as nx
 import numpy as np
 import torch
 
-from ._validation import check_device, check_matrix
+from ._validation import check_choice, check_device, check_matrix, check_tensor
 
 __all__ = [
     "ARGMIN_BLOCK",
@@ -40,20 +40,6 @@ __all__ = [
 
 _BACKENDS = ("auto", "networkx", "torch")
 _AUTO_NETWORKX_MAX_NODES = 200  # "auto" uses networkx up to this many points, torch above
-
-
-def _as_float_tensor(name: str, value: Any) -> torch.Tensor:
-    """Read an array-like as a real floating tensor of any shape (integers become float64)."""
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach()
-    else:
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be a numeric array; got dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if tensor.is_complex():
-        raise ValueError(f"{name} must be real-valued; got dtype {tensor.dtype}")
-    return tensor if tensor.is_floating_point() else tensor.to(torch.float64)
 
 
 def rescale_together(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -113,11 +99,11 @@ def pairwise_sq_dists(a: Any, b: Any | None = None) -> torch.Tensor:
     torch.Tensor, shape (n, k) or (batch, n, k)
         Squared distances, in the dtype and on the device of ``a``.
     """
-    a = _as_float_tensor("a", a)
+    a = check_tensor("a", a)
     if a.ndim == 1:
         a = a[:, None]
     same = b is None
-    b = a if same else _as_float_tensor("b", b).to(a.device, a.dtype)
+    b = a if same else check_tensor("b", b).to(a.device, a.dtype)
     if b.ndim == 1:
         b = b[:, None]
     if a.ndim not in (2, 3) or b.ndim != a.ndim or a.shape[-1] != b.shape[-1]:
@@ -222,17 +208,10 @@ def prim_rows(
     return torch.stack((nearest.gather(1, added), added), dim=-1)
 
 
-def _check_backend(backend: Any) -> str:
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}; "
-                         f"got {backend!r}")
-    return backend
-
-
 def _distance_stack(points_or_dists: Any, dists: bool) -> tuple[torch.Tensor, bool]:
     """Validate the input of ``mst``; return squared distances (batch, n, n) and "batched"."""
     name = "points_or_dists"
-    value = _as_float_tensor(name, points_or_dists)
+    value = check_tensor(name, points_or_dists)
     if dists:
         if value.ndim not in (2, 3) or value.shape[-1] != value.shape[-2]:
             raise ValueError(f"{name} must be an (n, n) or (batch, n, n) distance matrix when "
@@ -310,7 +289,7 @@ def mst(
     >>> mst([[0.0], [1.0], [3.0]]).tolist()
     [[0, 1], [1, 2]]
     """
-    backend = _check_backend(backend)
+    backend = check_choice("backend", backend, _BACKENDS)
     device = check_device(device)  # checked on every backend, used by torch's
     stack, batched = _distance_stack(points_or_dists, dists)
     n_trees, n = stack.shape[0], stack.shape[1]

@@ -10,7 +10,7 @@ Read top to bottom, this module follows the method:
   with the block decomposition and batched Prim of section 4d (``_block_engine``);
 - ``dependency_null``, ``block_pvalues`` and ``reliability``: is D more than noise? D with
   the child rows permuted, permutation p-values, and D's agreement with itself (4e);
-- ``split_groups``: contiguous unit groups (section 3).
+- ``split_groups``: contiguous unit groups (section 3), from :mod:`mint_teach.groups`.
 
 ``estimator="published"`` reproduces the published implementation's statistic (crossed
 bootstrap indices and its cross-edge count, sections 4c and 4e) for comparison; the default
@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ._block_engine import MODES, block_counts, first_nearest, split_rows
 from ._validation import (
+    check_choice,
     check_count,
     check_device,
     check_matrix,
@@ -37,6 +38,7 @@ from ._validation import (
     check_seed,
 )
 from .graphs import cross_edges, mst, pairwise_sq_dists, rescale_together
+from .groups import split_groups  # section 3; mt.mi.split_groups, as notebooks 03-04 call it
 
 __all__ = [
     "MIN_ROWS_CONDITIONAL",
@@ -60,28 +62,6 @@ MIN_ROWS_CONDITIONAL = 6  # three thirds of at least two rows
 
 _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + |b|^2
 ESTIMATORS = MODES  # "faithful" (section 4b), "published" (4e), "unconditional" (a variant)
-
-
-def split_groups(n_units: int, n_groups: int) -> list[tuple[int, int]]:
-    """Split ``n_units`` unit indices into ``n_groups`` contiguous ``(start, stop)`` runs.
-
-    Section 3: sizes differ by at most one, the larger groups first, as
-    ``numpy.array_split`` does.
-
-    Examples
-    --------
-    >>> split_groups(10, 3)
-    [(0, 4), (4, 7), (7, 10)]
-    """
-    n_units = check_count("n_units", n_units)
-    n_groups = check_count("n_groups", n_groups, high=n_units, high_means="the number of units")
-    size, extra = divmod(n_units, n_groups)
-    bounds, start = [], 0
-    for group in range(n_groups):
-        stop = start + size + (1 if group < extra else 0)
-        bounds.append((start, stop))
-        start = stop
-    return bounds
 
 
 def hp_from_count(r: Any, m: int, n: int) -> Any:
@@ -216,10 +196,7 @@ def nn_bootstrap(x: Any, y: Any, z: Any, *, seed: int | None = None
 
 
 def _check_estimator(estimator: Any) -> str:
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
-                         f"got {estimator!r}")
-    return estimator
+    return check_choice("estimator", estimator, ESTIMATORS)
 
 
 def published_value(r: Any, n_joint: int, n_rows: int) -> Any:

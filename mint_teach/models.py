@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validation import check_choice, check_count
+
 __all__ = [
     "MLP",
     "VGG",
@@ -199,13 +201,10 @@ class ClassroomCNN(VGG):
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), num_classes: int = 10,
                  in_channels: int = 3, pools: int = 3):
-        widths = tuple(widths)
-        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w <= 0
-                             for w in widths):
-            raise ValueError(f"widths must be a non-empty sequence of positive ints; got {widths!r}")
-        if isinstance(pools, bool) or not isinstance(pools, int) or pools < 0:
-            raise ValueError(f"pools must be a non-negative int (stages followed by a max-pool); "
-                             f"got {pools!r}")
+        widths = tuple(check_count(f"widths[{k}]", w) for k, w in enumerate(widths))
+        if not widths:
+            raise ValueError("widths must be a non-empty sequence of positive ints; got ()")
+        check_count("pools", pools, low=0)  # stages followed by a max-pool
         cfg: list = []
         for k, w in enumerate(widths, start=1):  # the same conv-BN-ReLU chain as VGG
             cfg += [w, "M"] if k <= pools else [w]
@@ -256,6 +255,7 @@ def build_model(name: str, *, in_features: int | None = None, in_channels: int =
     1 and 1/8) and ``weights`` loads a local state-dict file, or torchvision's published
     weights by name (``"IMAGENET1K_V1"``, needs internet); without it the weights are random.
     """
+    check_choice("model", name, sorted(MODELS))
     if name in ("resnet50", "tiny_resnet50"):
         from ._torchvision_nets import ResNet50, load_weights
 
@@ -276,9 +276,8 @@ def build_model(name: str, *, in_features: int | None = None, in_channels: int =
         return ClassroomCNN(num_classes=num_classes, in_channels=in_channels)
     if name == "tiny_vgg":
         return VGG(num_classes=num_classes, width=1 / 16, in_channels=in_channels)
-    if name == "tiny_resnet":
-        return ResNetCifar(20, num_classes=num_classes, width=0.25, in_channels=in_channels)
-    raise ValueError(f"model must be one of {sorted(MODELS)}; got {name!r}")
+    return ResNetCifar(20, num_classes=num_classes, width=0.25,  # "tiny_resnet", the last name
+                       in_channels=in_channels)
 
 
 def prunable_layers(model: nn.Module) -> list[str]:

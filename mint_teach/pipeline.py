@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from . import activations, data, distributed, models, pruning, train
 from ._validation import ArgumentTypeError, check_choice, check_count, check_fraction, check_number
 from .config import cache_dir, is_quick, resolve_device, write_atomic
+from .groups import check_groups_arg, groups_per_layer, resolve_groups
 
 __all__ = [
     "TRAIN_DEFAULTS",
@@ -68,9 +69,10 @@ class MintConfig:
 
     dataset, model : names from ``data.DATASETS`` / ``models.MODELS`` (model defaults per dataset).
     layer_pairs : (parent, child) pairs of prunable layers to prune; None = all adjacent pairs.
-    groups : units per layer split into this many groups (section 3), an int, or a dict
-        ``{child_layer: (child_groups, parent_groups)}``; a pair whose child is the output layer
-        uses one child group per class.
+    groups : how many groups each layer pair gets (section 3): an int (a pair whose child is
+        the output layer then uses one child group per class), a ``(child_groups,
+        parent_groups)`` tuple, or a dict ``{child_layer: (child_groups, parent_groups)}``;
+        read by ``groups.resolve_groups``.
     samples_per_class : activation rows per class (section 2; paper: 250); None: 250, or 100
         for digits, which has about 133 training images a class.
     prune_fraction : one fraction q of blocks to prune, or a grid of them (section 5).
@@ -88,7 +90,7 @@ class MintConfig:
     dataset: str = "digits"
     model: str | None = None
     layer_pairs: Sequence[tuple[str, str]] | None = None
-    groups: int | dict = 20
+    groups: int | tuple | dict = 20
     samples_per_class: int | None = None
     prune_fraction: float | Sequence[float] = 0.9
     max_pair_fraction: float = 0.75
@@ -132,8 +134,9 @@ def _check_config(cfg: MintConfig) -> None:
             cfg.samples_per_class = DEFAULT_SAMPLES_PER_CLASS[cfg.dataset]
         check_count("samples_per_class", cfg.samples_per_class, low=2)
     with _about("groups"):
-        if not isinstance(cfg.groups, Mapping):
-            check_count("groups", cfg.groups)
+        if check_groups_arg(cfg.groups) == "by_pair":  # result.json keys are strings
+            raise ArgumentTypeError(f"groups must be an int, a (child_groups, parent_groups) "
+                                    f"tuple or a dict by child layer; got {cfg.groups!r}")
     with _about("finetune_epochs"):
         check_count("finetune_epochs", cfg.finetune_epochs, low=0)
     with _about("finetune_lr"):
@@ -321,47 +324,7 @@ def _move_aside(path: Path, error: Exception) -> None:
                   f"{aside.name} and training the baseline again", stacklevel=3)
 
 
-def pair_groups(model: nn.Module, pairs, groups) -> dict[tuple[str, str], tuple[int, int]]:
-    """(child groups, parent groups) for every pair (section 3); output layers: one per class."""
-    names = models.prunable_layers(model)
-    out = {}
-    for parent, child in pairs:
-        n_parent = _units(model, parent)
-        n_child = _units(model, child)
-        if isinstance(groups, dict):
-            if child not in groups:
-                raise KeyError(f"groups has no entry for child layer {child!r}; "
-                               f"give one for each of {[c for _, c in pairs]}")
-            g_c, g_p = groups[child]
-        else:
-            if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
-                raise ValueError(f"groups must be a positive int or a dict; got {groups!r}")
-            g_c = n_child if child == names[-1] else min(groups, n_child)
-            g_p = min(groups, n_parent)
-        out[(parent, child)] = (g_c, g_p)
-    return out
-
-
-def groups_per_layer(model: nn.Module, pairs=None, *, units_per_group: int = 16,
-                     min_groups: int = 4, max_groups: int = 32) -> dict[str, tuple[int, int]]:
-    """Per-layer group counts for wide conv nets: about ``units_per_group`` units a group.
-
-    Returns ``{child: (child groups, parent groups)}`` for ``MintConfig(groups=...)``; the
-    output layer gets one group per class (section 3).
-    """
-    names = models.prunable_layers(model)
-
-    def count(layer: str) -> int:
-        units = _units(model, layer)
-        return max(1, min(units, max(min_groups, min(max_groups, units // units_per_group))))
-
-    return {child: (_units(model, child) if child == names[-1] else count(child), count(parent))
-            for parent, child in models.layer_pairs(model, pairs)}
-
-
-def _units(model: nn.Module, name: str) -> int:
-    m = model.get_submodule(name)
-    return m.out_features if isinstance(m, nn.Linear) else m.out_channels
+pair_groups = resolve_groups  # {(parent, child): (G_c, G_p)}, section 3 (mint_teach.groups)
 
 
 def estimate_dependency_seconds(n_rows: int, groups: dict, *, device=None) -> float:
@@ -387,8 +350,7 @@ def published_rows(dataset, per_class: int, *, seed: int = 0):
     """
     from torch.utils.data import Subset
 
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class <= 0:
-        raise ValueError(f"per_class must be a positive int; got {per_class!r}")
+    check_count("per_class", per_class)
     targets = data.targets_of(dataset)
     generator = torch.Generator().manual_seed(seed)
     draws = []

@@ -1,4 +1,4 @@
-"""From dependences to masks, masks to sparse and smaller networks (docs/method.md sections 3, 5-7).
+"""From dependences to masks, masks to sparse and smaller networks (docs/method.md sections 5-7).
 
 The one mask convention of the toolkit: a mask acts on the *child* layer's weight of a layer
 pair (parent, child). The child weight is ``(out, in)`` for ``nn.Linear`` and
@@ -14,6 +14,7 @@ Two mask forms go into :func:`apply_masks`:
 
 MINT (:func:`masks_from_dependencies`), magnitude (:func:`magnitude_masks`) and random
 (:func:`random_masks`) pruning all produce these dicts through the same thresholding.
+The groups behind a block mask (section 3) come from :mod:`mint_teach.groups`.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ._validation import check_count, check_fraction, check_number
-from .mi import split_groups
+from ._validation import check_blocks, check_choice, check_count, check_fraction, check_number
+from .groups import group_ids, layer_units, resolve_groups, split_groups
 from .models import MLP, VGG, BasicBlock, ResNetCifar, layer_pairs, prunable_layers
 
 __all__ = [
@@ -50,9 +51,7 @@ Pair = tuple[str, str]
 # ----------------------------------------------------------------------------- groups (section 3)
 
 def unit_groups(n_units: int, n_groups: int) -> list[range]:
-    """Split ``n_units`` unit indices into ``n_groups`` contiguous runs (docs/method.md section 3).
-
-    Sizes differ by at most one, larger groups first (like ``numpy.array_split``).
+    """:func:`mint_teach.groups.split_groups` as ranges of unit indices (docs/method.md section 3).
 
     Examples
     --------
@@ -60,14 +59,6 @@ def unit_groups(n_units: int, n_groups: int) -> list[range]:
     [range(0, 4), range(4, 7), range(7, 10)]
     """
     return [range(a, b) for a, b in split_groups(n_units, n_groups)]
-
-
-def _group_ids(n_units: int, n_groups: int) -> torch.Tensor:
-    """Group index of every unit, shape ``(n_units,)``."""
-    ids = torch.empty(n_units, dtype=torch.long)
-    for g, run in enumerate(unit_groups(n_units, n_groups)):
-        ids[run.start:run.stop] = g
-    return ids
 
 
 # ----------------------------------------------------------------------------- masks (section 5)
@@ -112,19 +103,20 @@ def masks_from_dependencies(
             "give exactly one of prune_fraction (a quantile in [0, 1]) or threshold (a value); "
             f"got prune_fraction={prune_fraction!r}, threshold={threshold!r}"
         )
-    cap = _check_fraction("max_pair_fraction", max_pair_fraction)
+    cap = check_fraction("max_pair_fraction", max_pair_fraction)
     if not isinstance(dependencies, Mapping) or len(dependencies) == 0:
         raise ValueError(
             "dependencies must be a non-empty dict {(parent, child): D of shape (G_c, G_p)}; "
             f"got {dependencies!r:.80}"
         )
-    scores = {key: _check_matrix(key, value) for key, value in dependencies.items()}
+    scores = {key: check_blocks(f"dependencies[{key!r}]", value)
+              for key, value in dependencies.items()}
 
     if threshold is not None:
         delta = check_number("threshold", threshold)
         pruned = {key: d <= delta for key, d in scores.items()}
     else:
-        q = _check_fraction("prune_fraction", prune_fraction)
+        q = check_fraction("prune_fraction", prune_fraction)
         values = torch.cat([d.flatten().double().cpu() for d in scores.values()])
         chosen = torch.zeros(values.numel(), dtype=torch.bool)
         chosen[torch.sort(values, stable=True).indices[:round(q * values.numel())]] = True
@@ -151,8 +143,9 @@ def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],
     """Expand a ``(G_c, G_p)`` block mask to a bool mask of the child weight's shape (section 5).
 
     Rows are split into ``G_c`` groups of child units, the ``parent_units`` into ``G_p`` groups
-    (:func:`unit_groups`); each parent unit owns ``weight_shape[1] // parent_units`` columns
-    (more than one after a flatten) and a conv's kernel positions share their column's value.
+    (:func:`mint_teach.groups.split_groups`); each parent unit owns ``weight_shape[1] //
+    parent_units`` columns (more than one after a flatten) and a conv's kernel positions share
+    their column's value.
 
     Examples
     --------
@@ -160,7 +153,7 @@ def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],
     tensor([[1, 1, 0, 0],
             [1, 1, 0, 0]], dtype=torch.int32)
     """
-    keep = _check_matrix("keep", keep) != 0
+    keep = check_blocks("keep", keep) != 0
     shape = tuple(int(s) for s in weight_shape)
     parent_units = check_count("parent_units", parent_units, low=1)
     if len(shape) < 2:
@@ -177,8 +170,8 @@ def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],
             f"block mask of shape {tuple(keep.shape)} (G_c, G_p) needs G_c <= {out} child units "
             f"and G_p <= {parent_units} parent units (weight_shape {shape})"
         )
-    rows = _group_ids(out, g_c).to(keep.device)                       # (out,)
-    per_unit = _group_ids(parent_units, g_p).to(keep.device)          # (parent_units,)
+    rows = group_ids(out, g_c).to(keep.device)                        # (out,)
+    per_unit = group_ids(parent_units, g_p).to(keep.device)           # (parent_units,)
     col_ids = per_unit.repeat_interleave(cols // parent_units)        # (in,)
     full = keep[rows][:, col_ids]                                     # (out, in)
     return full.reshape(out, cols, *([1] * (len(shape) - 2))).expand(shape).clone()
@@ -212,7 +205,7 @@ def apply_masks(model: nn.Module, masks: Mapping) -> nn.Module:
         else:
             parent, child = _check_pair(model, key)
             weight = modules[child].weight
-            n_parent = _units(modules[parent], parent)
+            n_parent = layer_units(model, parent)
             try:
                 full = expand_block_mask(torch.as_tensor(value), weight.shape, n_parent)
             except ValueError as err:
@@ -342,7 +335,7 @@ def compact(model: nn.Module) -> nn.Module:
     for parent, child in reversed(pairs):
         weight = modules[child].weight.detach().cpu()
         rows = alive.get(child, torch.ones(weight.shape[0], dtype=torch.bool))
-        n_parent = _units(modules[parent], parent)
+        n_parent = layer_units(small, parent)
         used = weight[rows].reshape(int(rows.sum()), n_parent, -1) != 0
         keep = used.any(dim=2).any(dim=0)                        # (n_parent,)
         if not keep.any():
@@ -453,38 +446,37 @@ def magnitude_masks(
     *,
     prune_fraction: float,
     granularity: str = "block",
-    groups: Mapping[Pair, tuple[int, int]] | tuple[int, int] | None = None,
+    groups: int | tuple[int, int] | Mapping | None = None,
     max_pair_fraction: float = 0.75,
 ) -> dict:
     """Magnitude-pruning masks, the baseline MINT is compared with (docs/method.md section 5).
 
     ``granularity="block"``: each block ``(j, i)`` of a child weight is scored by the mean
     absolute weight in it, and the scores go through :func:`masks_from_dependencies` exactly as
-    MINT's dependences do; needs ``groups`` (one ``(G_c, G_p)`` for every pair, or a dict per
-    pair). Returns ``{(parent, child): (G_c, G_p) keep}``.
+    MINT's dependences do; needs ``groups`` in any form :func:`mint_teach.groups.resolve_groups`
+    reads (an int, one ``(G_c, G_p)`` for every pair, a dict by child or by pair). Returns
+    ``{(parent, child): (G_c, G_p) keep}``.
     ``granularity="unstructured"``: every single weight of the child layers is its own block
     (one global magnitude quantile, the same per-layer cap). Returns ``{child: keep}`` masks of
     the weight's shape. ``pairs`` defaults to all adjacent pairs.
     """
     pairs = layer_pairs(model, pairs)
     modules = dict(model.named_modules())
-    if granularity == "unstructured":
+    if check_choice("granularity", granularity, ("block", "unstructured")) == "unstructured":
         scores = {(p, c): modules[c].weight.detach().abs().reshape(modules[c].weight.shape[0], -1)
                   for p, c in pairs}
         keep = masks_from_dependencies(scores, prune_fraction=prune_fraction,
                                        max_pair_fraction=max_pair_fraction)
         return {c: keep[(p, c)].reshape(modules[c].weight.shape) for p, c in pairs}
-    if granularity != "block":
-        raise ValueError(f"granularity must be 'block' or 'unstructured'; got {granularity!r}")
-    sizes = _resolve_groups(model, pairs, groups)
+    sizes = resolve_groups(model, pairs, groups)
     scores = {}
     for parent, child in pairs:
         g_c, g_p = sizes[(parent, child)]
         weight = modules[child].weight.detach().abs()
-        n_parent = _units(modules[parent], parent)
+        n_parent = layer_units(model, parent)
         per_unit = weight.reshape(weight.shape[0], n_parent, -1).sum(dim=2)  # (out, n_parent)
-        rows = _group_ids(weight.shape[0], g_c).to(weight.device)
-        cols = _group_ids(n_parent, g_p).to(weight.device)
+        rows = group_ids(weight.shape[0], g_c).to(weight.device)
+        cols = group_ids(n_parent, g_p).to(weight.device)
         block_sum = torch.zeros(g_c, n_parent, dtype=weight.dtype, device=weight.device)
         block_sum.index_add_(0, rows, per_unit)
         block_sum = torch.zeros(g_c, g_p, dtype=weight.dtype,
@@ -501,17 +493,18 @@ def random_masks(
     pairs: Sequence[Pair] | None = None,
     *,
     prune_fraction: float,
-    groups: Mapping[Pair, tuple[int, int]] | tuple[int, int],
+    groups: int | tuple[int, int] | Mapping,
     seed: int = 0,
     max_pair_fraction: float = 0.75,
 ) -> dict[Pair, torch.Tensor]:
     """Random block masks: uniform scores through the same thresholding (docs/method.md, section 5).
 
     The control experiment: if MINT's dependences carry information, MINT should beat this at
-    the same ``prune_fraction`` and ``groups``. Returns ``{(parent, child): (G_c, G_p) keep}``.
+    the same ``prune_fraction`` and ``groups`` (any form of
+    :func:`mint_teach.groups.resolve_groups`). Returns ``{(parent, child): (G_c, G_p) keep}``.
     """
     pairs = layer_pairs(model, pairs)
-    sizes = _resolve_groups(model, pairs, groups)
+    sizes = resolve_groups(model, pairs, groups)
     generator = torch.Generator().manual_seed(check_count("seed", seed, low=0))
     scores = {pair: torch.rand(sizes[pair], generator=generator) for pair in pairs}
     return masks_from_dependencies(scores, prune_fraction=prune_fraction,
@@ -519,43 +512,6 @@ def random_masks(
 
 
 # ----------------------------------------------------------------------------- validation helpers
-
-def _resolve_groups(model: nn.Module, pairs: list[Pair], groups) -> dict[Pair, tuple[int, int]]:
-    """``{pair: (G_c, G_p)}`` from one tuple or a dict, checked against the layers' unit counts."""
-    if groups is None:
-        raise ValueError("groups is required for block masks: a (G_c, G_p) tuple or a dict "
-                         "{(parent, child): (G_c, G_p)}")
-    modules = dict(model.named_modules())
-    sizes = {}
-    for pair in pairs:
-        if isinstance(groups, Mapping):
-            if pair not in groups:
-                raise KeyError(f"groups has no entry for pair {pair!r}; it has {list(groups)}")
-            value = groups[pair]
-        else:
-            value = groups
-        if isinstance(value, (str, bytes)) or len(value) != 2:
-            raise ValueError(f"groups for {pair!r} must be (G_c, G_p); got {value!r}")
-        parent, child = pair
-        limits = (modules[child].weight.shape[0], _units(modules[parent], parent))
-        g_c, g_p = (check_count(f"groups[{pair!r}] {what}", v, low=1)
-                    for what, v in zip(("G_c", "G_p"), value))
-        if g_c > limits[0] or g_p > limits[1]:
-            raise ValueError(
-                f"groups {(g_c, g_p)} for pair {pair!r} exceed its unit counts "
-                f"(child {limits[0]}, parent {limits[1]})"
-            )
-        sizes[pair] = (g_c, g_p)
-    return sizes
-
-
-def _units(module: nn.Module, name: str) -> int:
-    """Number of output units of a prunable layer (out_features / out_channels)."""
-    for attr in ("out_features", "out_channels"):
-        if hasattr(module, attr):
-            return int(getattr(module, attr))
-    raise TypeError(f"layer {name!r} ({type(module).__name__}) has no out_features/out_channels")
-
 
 def _check_layer(names: list[str], name) -> str:
     if name not in names:
@@ -567,19 +523,3 @@ def _check_pair(model: nn.Module, key) -> Pair:
     if not isinstance(key, tuple) or len(key) != 2:
         raise ValueError(f"mask keys must be a layer name or a (parent, child) tuple; got {key!r}")
     return layer_pairs(model, [key])[0]  # known layers, and the parent feeds the child
-
-
-def _check_matrix(name, value) -> torch.Tensor:
-    """A 2-D, non-empty, NaN-free tensor, or a ValueError naming ``name``."""
-    tensor = torch.as_tensor(value)
-    if tensor.dim() != 2 or tensor.numel() == 0:
-        raise ValueError(f"{name!r} must be a non-empty 2-D matrix (G_c, G_p); "
-                         f"got shape {tuple(tensor.shape)}")
-    if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
-        raise ValueError(f"{name!r} contains NaN")
-    return tensor
-
-
-def _check_fraction(name: str, value) -> float:
-    """A number in [0, 1]; a bool or a string is an ArgumentTypeError (see _validation)."""
-    return check_fraction(name, value)

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from ._validation import check_choice, check_count, check_number
+from ._validation import check_choice, check_count, check_number, check_optional_count
 from .config import resolve_device, write_atomic
 from .data import ImageDataset
 
@@ -59,8 +59,7 @@ def _load(path: str | os.PathLike, map_location) -> dict:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a torch.Generator seeded the same way."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int; got {seed!r}")
+    seed = check_count("seed", seed, low=None)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -281,9 +280,7 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batches: int | None = 50,
 
     Returns ``model`` (recalibrated in place).
     """
-    if batches is not None and (isinstance(batches, bool) or not isinstance(batches, int)
-                                or batches <= 0):
-        raise ValueError(f"batches must be a positive int or None (all of data); got {batches!r}")
+    check_optional_count("batches", batches, none_means="all of data")
     norms = batchnorm_layers(model)
     if not norms:
         return model

@@ -12,22 +12,6 @@ def gaussian(seed: int, *shape: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=shape)
 
 
-# --- groups ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("n_units, n_groups", [(10, 3), (12, 4), (500, 20), (7, 7), (5, 1)])
-def test_split_groups_matches_numpy_array_split(n_units, n_groups):
-    bounds = mi.split_groups(n_units, n_groups)
-    expected = [(int(g[0]), int(g[-1]) + 1) for g in np.array_split(np.arange(n_units), n_groups)]
-    assert bounds == expected
-
-
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3", 11])
-def test_split_groups_rejects_bad_counts(bad):
-    with pytest.raises(ValueError, match="n_groups"):
-        mi.split_groups(10, bad)
-
-
 # --- Henze-Penrose and unconditional GMI ----------------------------------------------------
 
 

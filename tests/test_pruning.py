@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mint_teach import models
+from mint_teach import groups, models
 from mint_teach import pruning as P
 
 
@@ -258,7 +258,7 @@ def _kill_columns(model, pairs, seed):
     g = torch.Generator().manual_seed(seed)
     masks = {}
     for parent, child in pairs:
-        n = P._units(model.get_submodule(parent), parent)
+        n = groups.layer_units(model, parent)
         g_p = min(4, n)
         keep = torch.rand(1, g_p, generator=g) > 0.4
         keep[0, 0] = True
