@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from . import activations, data, distributed, models, pruning, train
 from ._validation import ArgumentTypeError, check_choice, check_count, check_fraction, check_number
 from .config import cache_dir, is_quick, resolve_device, write_atomic
-from .groups import check_groups_arg, groups_per_layer, resolve_groups
+from .groups import check_groups_arg, groups_per_layer, layer_units, resolve_groups
 
 __all__ = [
     "TRAIN_DEFAULTS",
@@ -484,7 +484,7 @@ def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int
         cut = total = 0
         for (parent, child), keep in keeps.items():
             weight = modules[child].weight
-            full = pruning.expand_block_mask(keep, weight.shape, _units(model, parent))
+            full = pruning.expand_block_mask(keep, weight.shape, layer_units(model, parent))
             cut, total = cut + int((~full).sum()), total + full.numel()
         return pruning.magnitude_masks(model, list(keeps), prune_fraction=cut / total,
                                        granularity="unstructured", max_pair_fraction=1.0)
