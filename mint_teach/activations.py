@@ -12,7 +12,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import resolve_device
-from .data import balanced_indices
+from .data import make_loader
 from .models import activation_module
 
 __all__ = ["collect", "sample_per_class"]
@@ -42,8 +42,6 @@ def collect(model: nn.Module, loader, layers: Sequence[str], *, device=None,
     >>> tuple(acts["fc1"].shape), tuple(acts["fc2"].shape)
     ((1347, 500), (1347, 300))
     """
-    from .train import make_loader
-
     if isinstance(layers, str):
         raise TypeError(f"layers must be a list of layer names, not the string {layers!r}")
     targets = {name: activation_module(model, name) for name in layers}  # KeyError if unknown

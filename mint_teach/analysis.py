@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from ._validation import check_count, check_number
 from .config import resolve_device
-from .train import make_loader, predict
+from .data import make_loader
+from .train import predict
 
 __all__ = [
     "ATTACKS",
