@@ -210,17 +210,12 @@ def threshold_explorer(
         ``mode``, ``value``, ``masks``, ``report``, ``pruned_pct`` (0-100), ``accuracy``
         (fraction), ``baseline_accuracy``, ``blocks_pruned``, ``blocks``, ``eval_items``.
     """
-    mode = _check_threshold_inputs(model, dependencies, eval_data, mode)
+    _check_threshold_inputs(model, dependencies, eval_data, mode)
     eval_items = check_count("eval_items", eval_items, low=1)
     seed = check_seed(seed)
     if seed is None:
         raise ValueError("seed must be a non-negative integer; got None")
-    deps = {key: torch.as_tensor(d).detach().cpu() for key, d in dependencies.items()}
-    # Check the keys, the matrices and the cap once, here, rather than inside a callback.
-    pruning.masks_from_dependencies(deps, prune_fraction=0.0,
-                                    max_pair_fraction=max_pair_fraction)
-    pruning.apply_masks(copy.deepcopy(model), {key: torch.ones_like(d, dtype=torch.bool)
-                                               for key, d in deps.items()})
+    deps = _checked_dependencies(model, dependencies, max_pair_fraction)
     layers = list(dict.fromkeys(child for _, child in deps))
     subset = _eval_subset(eval_data, eval_items, seed)
     n_eval = len(subset)
@@ -243,8 +238,8 @@ def threshold_explorer(
     return _explorer_box(slider, label, image, state, update)
 
 
-def _check_threshold_inputs(model: Any, dependencies: Any, eval_data: Any, mode: Any) -> str:
-    """The explorer's mode, after checking the mode, the data, the matrices and the model."""
+def _check_threshold_inputs(model: Any, dependencies: Any, eval_data: Any, mode: Any) -> None:
+    """A ValueError (or TypeError) for a bad mode, empty data, no matrices or no model."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
     if len(eval_data) == 0:
@@ -257,7 +252,18 @@ def _check_threshold_inputs(model: Any, dependencies: Any, eval_data: Any, mode:
         )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module; got {type(model).__name__}")
-    return mode
+
+
+def _checked_dependencies(model: nn.Module, dependencies: Mapping,
+                          max_pair_fraction: float) -> dict:
+    """The matrices on the CPU, with their keys, shapes and the cap checked once, here, rather
+    than inside a slider callback."""
+    deps = {key: torch.as_tensor(d).detach().cpu() for key, d in dependencies.items()}
+    pruning.masks_from_dependencies(deps, prune_fraction=0.0,
+                                    max_pair_fraction=max_pair_fraction)
+    pruning.apply_masks(copy.deepcopy(model), {key: torch.ones_like(d, dtype=torch.bool)
+                                               for key, d in deps.items()})
+    return deps
 
 
 def _threshold_slider(mode: str, deps: Mapping, value: float | None) -> ipywidgets.FloatSlider:
