@@ -246,7 +246,14 @@ def check_conv_average(feature_maps: Any, answer: Any) -> bool:
 
 def check_per_class(labels: Any, per_class: int, answer: Any) -> bool:
     """Check a class-balanced sample: row indices into ``labels``, ``per_class`` of every class,
-    no row twice (section 2: sub-sample without replacement)."""
+    no row twice (section 2: sub-sample without replacement).
+
+    Examples
+    --------
+    >>> check_per_class([0, 0, 1, 1, 1], 1, [0, 2])
+    ✔ correct: 2 distinct rows, 1 of each of 2 classes.
+    True
+    """
     if _missing(answer):
         return False
     labels = torch.as_tensor(np.asarray(labels)).long().reshape(-1)
@@ -331,7 +338,17 @@ def check_cross_edges(edges: Any, membership: Any, answer: Any) -> bool:
 
 
 def check_hp(r: int, m: int, n: int, answer: Any) -> bool:
-    """Check the Henze-Penrose divergence ``1 - R (m + n) / (2 m n)`` (section 4a)."""
+    """Check the Henze-Penrose divergence ``1 - R (m + n) / (2 m n)`` (section 4a).
+
+    Examples
+    --------
+    >>> check_hp(3, 4, 4, 0.25)
+    ✔ correct: D_HP = 1 - 3 * (4 + 4) / (2 * 4 * 4) = 0.2500.
+    True
+    >>> check_hp(3, 4, 4, 0.75)
+    ✘ not yet: you have R (m + n) / (2 m n) without the leading '1 -'.
+    False
+    """
     from . import mi
 
     if _missing(answer):

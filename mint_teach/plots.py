@@ -71,7 +71,18 @@ def plot_dependencies(dependencies: dict, *, ncols: int = 3, vmin: float | None 
 
 
 def plot_masks(masks: dict, *, ncols: int = 3):
-    """Block masks per layer pair: black = cut connection block, white = kept (section 5)."""
+    """Block masks per layer pair: black = cut connection block, white = kept (section 5).
+
+    ``masks`` is what ``pruning.masks_from_dependencies`` returns. Returns the Figure.
+
+    Examples
+    --------
+    >>> keep = torch.tensor([[True, False], [True, True]])
+    >>> fig = plot_masks({("fc1", "fc2"): keep})
+    >>> fig.axes[0].get_title()
+    'fc1 -> fc2: 25.0% of blocks cut'
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
     from matplotlib.patches import Patch
 
     fig, axes = _grid(len(masks), ncols)

@@ -200,7 +200,16 @@ def _check_resumable(path, state: dict, settings: dict) -> None:
 @torch.no_grad()
 def predict(model: nn.Module, data, *, batch_size: int = 512, device=None,
             progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and labels of a whole dataset, in eval mode, on the CPU."""
+    """Logits and labels of a whole dataset, in eval mode, on the CPU.
+
+    Examples
+    --------
+    >>> from mint_teach import data, models
+    >>> net = models.build_model("mlp", in_features=64)
+    >>> logits, labels = predict(net, data.load_dataset("digits", train=False))
+    >>> tuple(logits.shape), tuple(labels.shape)
+    ((450, 10), (450,))
+    """
     dev = resolve_device(device)
     loader = make_loader(data, batch_size=batch_size)
     _check_not_empty("data", loader)
