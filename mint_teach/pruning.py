@@ -163,8 +163,9 @@ def global_threshold(dependencies: Mapping[Pair, torch.Tensor], prune_fraction: 
     Section 5: one threshold for the whole network, with linear interpolation between
     neighbours (``numpy.quantile``'s default). ``masks_from_dependencies(dependencies,
     prune_fraction=q)`` ranks the same :func:`pooled_dependences` and cuts the lowest
-    ``round(q * blocks)``: the blocks at or below delta, but never more because several
-    values tie at delta (before the per-pair cap).
+    ``round(q * blocks)`` (before the per-pair cap): the blocks at or below delta, with
+    values that tie at delta settled by rank (pair order, then position) so that the count
+    stays exact.
 
     Examples
     --------
