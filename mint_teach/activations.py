@@ -1,7 +1,9 @@
 """Activation sampling: record each prunable layer's output after its nonlinearity (section 2).
 
 A conv filter's activation for one image is its feature map averaged over space, so every
-layer gives a matrix of shape (images, units).
+layer gives a matrix of shape (images, units). The class-balanced sample of rows that MINT
+measures on is drawn by :func:`mint_teach.data.class_balanced_subset`; its rows index every
+layer's matrix alike.
 """
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import resolve_device
-from .data import balanced_indices
+from .data import make_loader
 from .models import activation_module
 
-__all__ = ["collect", "sample_per_class"]
+__all__ = ["collect"]
 
 
 @torch.no_grad()
@@ -42,8 +44,6 @@ def collect(model: nn.Module, loader, layers: Sequence[str], *, device=None,
     >>> tuple(acts["fc1"].shape), tuple(acts["fc2"].shape)
     ((1347, 500), (1347, 300))
     """
-    from .train import make_loader
-
     if isinstance(layers, str):
         raise TypeError(f"layers must be a list of layer names, not the string {layers!r}")
     targets = {name: activation_module(model, name) for name in layers}  # KeyError if unknown
@@ -75,16 +75,3 @@ def collect(model: nn.Module, loader, layers: Sequence[str], *, device=None,
         model.train(was_training)
     return {name: torch.cat(chunks) for name, chunks in store.items()}, torch.cat(labels)
 
-
-def sample_per_class(acts: dict[str, torch.Tensor], labels, per_class: int,
-                     seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Keep ``per_class`` rows of every class, the same rows for every layer (section 2).
-
-    Rows are drawn without replacement; a class with fewer rows raises ValueError.
-    """
-    labels = torch.as_tensor(labels)
-    for name, a in acts.items():
-        if a.shape[0] != labels.shape[0]:
-            raise ValueError(f"acts[{name!r}] has {a.shape[0]} rows but labels has {labels.shape[0]}")
-    rows = balanced_indices(labels, per_class, seed=seed)
-    return {name: a[rows] for name, a in acts.items()}, labels[rows]

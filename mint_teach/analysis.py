@@ -3,7 +3,8 @@
 docs/method.md section 8. Two questions a student can ask of any network here:
 
 - *Calibration*: when the network says "90 % sure", is it right 90 % of the time? Measured by
-  the expected calibration error (ECE) over confidence bins and drawn as a reliability diagram.
+  the expected calibration error (ECE) over confidence bins (drawn as a reliability diagram
+  by ``plots.plot_reliability``).
 - *Robustness*: how fast does accuracy fall when every input is nudged by at most ``eps`` per
   pixel in the direction that hurts most? Measured with FGSM (one step) and PGD (many steps).
 
@@ -25,17 +26,17 @@ from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_count, check_number
 from .config import resolve_device
-from .train import make_loader, predict
+from .data import make_loader
+from .train import predict
 
 __all__ = [
     "ATTACKS",
     "calibration_report",
     "compare_models",
+    "ece_from_bins",
     "expected_calibration_error",
     "fgsm",
     "pgd",
-    "plot_reliability",
-    "plot_robustness",
     "reliability_bins",
     "robustness_report",
 ]
@@ -127,11 +128,23 @@ def reliability_bins(probs, labels, n_bins: int = 15, *, from_logits: bool = Fal
     }
 
 
-def _ece_from_bins(bins: Mapping) -> float:
-    """ECE = sum over bins of (share of items in the bin) x |accuracy - confidence|."""
+def ece_from_bins(bins: Mapping) -> float:
+    """ECE = sum over bins of (share of items in the bin) x |accuracy - confidence| (section 8).
+
+    ``bins`` is a :func:`reliability_bins` dict (``counts``, ``accuracy``, ``confidence``);
+    empty bins count for nothing.
+
+    Examples
+    --------
+    >>> bins = {"counts": [3, 1, 0], "accuracy": [0.5, 1.0, float("nan")],
+    ...         "confidence": [0.6, 0.9, float("nan")]}
+    >>> round(ece_from_bins(bins), 4)
+    0.1
+    """
     counts = torch.as_tensor(bins["counts"]).double()
     keep = counts > 0
-    gap = (torch.as_tensor(bins["accuracy"]).double() - torch.as_tensor(bins["confidence"]).double())
+    accuracy = torch.as_tensor(bins["accuracy"]).double()
+    gap = accuracy - torch.as_tensor(bins["confidence"]).double()
     return float((counts[keep] / counts.sum() * gap[keep].abs()).sum())
 
 
@@ -158,7 +171,7 @@ def expected_calibration_error(probs, labels, n_bins: int = 15, *,
     >>> round(expected_calibration_error(probs, labels), 4)
     0.25
     """
-    return _ece_from_bins(reliability_bins(probs, labels, n_bins, from_logits=from_logits))
+    return ece_from_bins(reliability_bins(probs, labels, n_bins, from_logits=from_logits))
 
 
 def calibration_report(model: nn.Module, data, *, n_bins: int = 15, batch_size: int = 512,
@@ -179,7 +192,7 @@ def calibration_report(model: nn.Module, data, *, n_bins: int = 15, batch_size: 
     conf, pred = probs.max(dim=1)
     return {
         "accuracy": float((pred == labels).double().mean()),
-        "ece": _ece_from_bins(bins),
+        "ece": ece_from_bins(bins),
         "mean_confidence": float(conf.mean()),
         "n": int(labels.numel()),
         "n_bins": n_bins,
@@ -191,52 +204,6 @@ def _check_reports(name: str, reports) -> None:
     if not isinstance(reports, Mapping) or not reports:
         raise ValueError(f"{name} must be a non-empty dict of name -> report, e.g. "
                          f"{{'original': r1, 'pruned': r2}}; got {type(reports).__name__}")
-
-
-def plot_reliability(reports: Mapping[str, dict], ax=None):
-    """Draw a reliability diagram (accuracy per confidence bin), one panel per model.
-
-    Section 8. ``reports`` maps a name to a :func:`calibration_report` (or to a
-    :func:`reliability_bins` dict). In each panel the bars are the bins' accuracies, the dashed
-    diagonal is perfect calibration, and the red segments are the gaps to each bin's mean
-    confidence: bars below the diagonal mean over-confidence. ``ax`` (one model) or a sequence
-    of axes (one per model) draws into existing axes. Returns the matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    _check_reports("reports", reports)
-    k = len(reports)
-    if ax is None:
-        fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.8), sharey=True, squeeze=False)
-        axes = list(axes.flat)
-    else:
-        axes = list(ax) if isinstance(ax, (list, tuple)) else [ax]
-        if len(axes) != k:
-            raise ValueError(f"ax must hold one axes per report ({k}); got {len(axes)}")
-        fig = axes[0].figure
-    for a, (name, report) in zip(axes, reports.items()):
-        bins = report.get("bins", report)
-        edges = torch.as_tensor(bins["edges"]).double()
-        acc = torch.as_tensor(bins["accuracy"]).double()
-        conf = torch.as_tensor(bins["confidence"]).double()
-        keep = torch.as_tensor(bins["counts"]) > 0
-        width = edges[1:] - edges[:-1]
-        a.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
-        a.bar(edges[:-1][keep].numpy(), acc[keep].numpy(), width=width[keep].numpy(),
-              align="edge", color="tab:blue", edgecolor="black", linewidth=0.4,
-              label="accuracy in the bin")
-        mid = (edges[:-1] + width / 2)[keep].numpy()
-        a.vlines(mid, acc[keep].numpy(), conf[keep].numpy(), color="tab:red", lw=2,
-                 label="gap to its confidence")
-        ece = report.get("ece", _ece_from_bins(bins))
-        a.set_title(f"{name}: ECE {ece:.3f}")
-        a.set_xlim(0, 1)
-        a.set_ylim(0, 1)
-        a.set_xlabel("confidence")
-    axes[0].set_ylabel("accuracy")
-    axes[0].legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------- attacks
@@ -472,30 +439,6 @@ def robustness_report(model: nn.Module, data, *, eps_list: Sequence[float] = (0,
     }
 
 
-def plot_robustness(reports: Mapping[str, dict], ax=None):
-    """Draw accuracy against the attack budget eps, one curve per model.
-
-    Section 8. ``reports`` maps a name to a :func:`robustness_report`. Returns the Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    _check_reports("reports", reports)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5, 3.8))
-    else:
-        fig = ax.figure
-    for name, report in reports.items():
-        ax.plot(report["eps"], report["accuracy"], marker="o",
-                label=f"{name} ({report['attack'].upper()})")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("eps (L-inf budget, pixel units)")
-    ax.set_ylabel("accuracy under attack")
-    ax.set_title("Adversarial robustness")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    return fig
-
-
 def compare_models(models: Mapping[str, nn.Module], data, *, n_bins: int = 15,
                    eps_list: Sequence[float] = (0, 0.05, 0.1, 0.2), attack: str = "fgsm",
                    steps: int = 10, max_items: int | None = None, batch_size: int = 256,
@@ -508,7 +451,8 @@ def compare_models(models: Mapping[str, nn.Module], data, *, n_bins: int = 15,
     Returns
     -------
     ``{"calibration": {name: calibration_report}, "robustness": {name: robustness_report}}``,
-    ready for :func:`plot_reliability` and :func:`plot_robustness`.
+    ready for :func:`mint_teach.plots.plot_reliability` and
+    :func:`mint_teach.plots.plot_robustness`.
     """
     _check_reports("models", models)
     for name, model in models.items():

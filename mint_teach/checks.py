@@ -248,7 +248,14 @@ def check_conv_average(feature_maps: Any, answer: Any) -> bool:
 
 def check_per_class(labels: Any, per_class: int, answer: Any) -> bool:
     """Check a class-balanced sample: row indices into ``labels``, ``per_class`` of every class,
-    no row twice (section 2: sub-sample without replacement)."""
+    no row twice (section 2: sub-sample without replacement).
+
+    Examples
+    --------
+    >>> check_per_class([0, 0, 1, 1, 1], 1, [0, 2])
+    ✔ correct: 2 distinct rows, 1 of each of 2 classes.
+    True
+    """
     if _missing(answer):
         return False
     labels = torch.as_tensor(np.asarray(labels)).long().reshape(-1)
@@ -333,7 +340,17 @@ def check_cross_edges(edges: Any, membership: Any, answer: Any) -> bool:
 
 
 def check_hp(r: int, m: int, n: int, answer: Any) -> bool:
-    """Check the Henze-Penrose divergence ``1 - R (m + n) / (2 m n)`` (section 4a)."""
+    """Check the Henze-Penrose divergence ``1 - R (m + n) / (2 m n)`` (section 4a).
+
+    Examples
+    --------
+    >>> check_hp(3, 4, 4, 0.25)
+    ✔ correct: D_HP = 1 - 3 * (4 + 4) / (2 * 4 * 4) = 0.2500.
+    True
+    >>> check_hp(3, 4, 4, 0.75)
+    ✘ not yet: you have R (m + n) / (2 m n) without the leading '1 -'.
+    False
+    """
     from . import mi
 
     if _missing(answer):
@@ -417,7 +434,7 @@ def _as_bounds(answer: Any) -> list[tuple[int, int]] | str:
         items = _indices(group)
         if isinstance(items, str):
             return f"group {k} is {group!r:.40}: {items}"
-        if isinstance(group, tuple):  # (start, stop), as mi.split_groups gives them
+        if isinstance(group, tuple):  # (start, stop), as groups.split_groups gives them
             if len(items) != 2 or items[1] <= items[0]:
                 return (f"group {k} is {group!r}; a tuple is read as (start, stop) with "
                         "start < stop (use a list for unit indices).")
@@ -457,11 +474,11 @@ def _indices(group: Any) -> list[int] | str:
 def check_groups(n_units: int, n_groups: int, answer: Any) -> bool:
     """Check a split of ``n_units`` units into ``n_groups`` contiguous groups (section 3).
 
-    Sizes differ by at most one, the larger groups first, as ``mi.split_groups`` and
+    Sizes differ by at most one, the larger groups first, as ``groups.split_groups`` and
     ``pruning.unit_groups`` cut them. Groups may be given as ranges, ``(start, stop)`` tuples
     or lists of unit indices.
     """
-    from . import mi
+    from .groups import split_groups
 
     if _missing(answer):
         return False
@@ -472,7 +489,7 @@ def check_groups(n_units: int, n_groups: int, answer: Any) -> bool:
     if not 1 <= n_groups <= n_units:
         return _say(False, f"check_groups needs 1 <= n_groups <= n_units; got n_units = "
                            f"{n_units}, n_groups = {n_groups}.")
-    ref = mi.split_groups(n_units, n_groups)
+    ref = split_groups(n_units, n_groups)
     bounds = _as_bounds(answer)
     if isinstance(bounds, str):
         return _say(False, bounds)
@@ -501,18 +518,16 @@ def check_groups(n_units: int, n_groups: int, answer: Any) -> bool:
 
 def check_threshold(dependencies: Mapping, q: float, answer: Any) -> bool:
     """Check the global threshold delta: the q-quantile of *all* dependences of all layer pairs,
-    with linear interpolation (section 5; ``numpy.quantile``'s default)."""
+    with linear interpolation (section 5; ``pruning.global_threshold``)."""
+    from . import pruning
+
     if _missing(answer):
         return False
-    if not isinstance(dependencies, Mapping) or not dependencies:
-        raise ValueError("dependencies must be a non-empty dict {(parent, child): D}")
     q = float(q)
     if not 0 <= q <= 1:
         raise ValueError(f"q must lie in [0, 1]; got {q!r}")
-    mats = {k: torch.as_tensor(d).detach().cpu().double().flatten()
-            for k, d in dependencies.items()}
-    values = torch.cat(list(mats.values())).numpy()
-    ref = float(np.quantile(values, q))
+    values = pruning.pooled_dependences(dependencies)  # ValueError for a bad dict
+    ref = pruning.global_threshold(dependencies, q)
     try:
         value = _number(answer, "a number (the threshold delta)")
     except _Unreadable as err:
@@ -520,26 +535,11 @@ def check_threshold(dependencies: Mapping, q: float, answer: Any) -> bool:
     spread = float(values.max() - values.min()) or 1.0
     tol = {"atol": 1e-9 * spread + 1e-12, "rtol": 1e-6}
     if _close(value, ref, **tol):
-        at_most, cut = int((values <= ref).sum()), round(q * values.size)
-        ties = "" if at_most == cut else (
-            f" {at_most} blocks have D <= delta because values tie at delta; the toolkit "
-            f"breaks the tie (pair order, then position) so that exactly {cut} are cut.")
-        return _say(True, f"delta = {ref:.5f}; MINT cuts round(q x {values.size}) = {cut} "
-                          f"blocks.{ties}")
-    slips = []
-    if len(mats) > 1:
-        for key, d in mats.items():
-            slips.append((float(np.quantile(d.numpy(), q)),
-                          (f"that is the quantile of pair {key} alone; MINT takes one global "
-                           "threshold over the values of every layer pair.")))
-    if q != 0.5:
-        slips.append((float(np.quantile(values, 1 - q)),
-                      ("that is the (1 - q)-quantile; blocks with D <= delta are pruned, so "
-                       "delta is the q-quantile.")))
-    slips.append((float(np.mean(values)), "that is the mean; delta is the q-quantile."))
-    hint = _first_match(value, slips, **tol)
+        return _say(True, _threshold_verdict(dependencies, q, values, ref))
+    hint = _first_match(value, _threshold_slips(dependencies, q, values), **tol)
     if hint:
         return _say(False, hint)
+    values = values.numpy()
     rough = [float(np.quantile(values, q, method=m)) for m in ("lower", "higher", "nearest")]
     if _rounded(value, ref):
         return _say(False, _rounded(value, ref))
@@ -550,14 +550,46 @@ def check_threshold(dependencies: Mapping, q: float, answer: Any) -> bool:
                        f"dependences is {ref:.5f}. Concatenate every D, then take the quantile.")
 
 
+def _threshold_verdict(dependencies: Mapping, q: float, values: torch.Tensor, ref: float) -> str:
+    """What the masks do with delta: how many blocks they cut, and why that may differ from
+    the number of values at or below delta."""
+    from . import pruning
+
+    masks = pruning.masks_from_dependencies(dependencies, prune_fraction=q, max_pair_fraction=1.0)
+    cut = sum(int((~keep).sum()) for keep in masks.values())
+    at_most, ranked = int((values <= ref).sum()), values.sort().values
+    tied = 0 < cut < values.numel() and bool(ranked[cut - 1] == ranked[cut])
+    if at_most == cut:
+        ties = ""
+    elif at_most > cut and tied:
+        ties = (f" {at_most} blocks have D <= delta because values tie at delta; the toolkit "
+                f"breaks the tie (pair order, then position) so that exactly {cut} are cut.")
+    else:
+        ties = (f" {at_most} blocks have D <= delta; the toolkit ranks every value (ties by "
+                f"pair order, then position) and cuts exactly the lowest {cut}.")
+    return f"delta = {ref:.5f}; MINT cuts round(q x {values.numel()}) = {cut} blocks.{ties}"
+
+
+def _threshold_slips(dependencies: Mapping, q: float,
+                     values: torch.Tensor) -> list[tuple[float, str]]:
+    """The usual wrong thresholds, each with what it is."""
+    from . import pruning
+
+    slips = []
+    if len(dependencies) > 1:
+        for key, d in dependencies.items():
+            slips.append((pruning.global_threshold({key: d}, q),
+                          (f"that is the quantile of pair {key} alone; MINT takes one global "
+                           "threshold over the values of every layer pair.")))
+    if q != 0.5:
+        slips.append((pruning.global_threshold(dependencies, 1 - q),
+                      ("that is the (1 - q)-quantile; blocks with D <= delta are pruned, so "
+                       "delta is the q-quantile.")))
+    slips.append((float(values.mean()), "that is the mean; delta is the q-quantile."))
+    return slips
+
+
 # ----------------------------------------------------------------------------- notebook 05
-
-def _dead(weight: torch.Tensor, n_parent: int, indices: bool = False):
-    """Parent units whose every outgoing weight in ``weight`` (the child's) is zero."""
-    used = (weight.reshape(weight.shape[0], n_parent, -1) != 0).any(dim=2)  # (out, n_parent)
-    dead = torch.nonzero(~used.any(dim=0)).flatten().tolist()
-    return dead if indices else len(dead)
-
 
 def _is_scalar(answer: Any) -> bool:
     """A single number (Python, numpy, a 0-d tensor) rather than a collection of indices."""
@@ -569,44 +601,27 @@ def _is_scalar(answer: Any) -> bool:
 
 def check_dead_units(model: torch.nn.Module, parent: str, child: str, answer: Any) -> bool:
     """Check the dead parent units of a layer pair: units whose every outgoing weight in the
-    child layer is zero (section 5). ``answer`` is their number, or their indices."""
+    child layer is zero (section 5; ``pruning.dead_units``, what ``compact`` removes).
+    ``answer`` is their number, or their indices."""
+    from . import pruning
+
     if _missing(answer):
         return False
+    from .groups import layer_units
+
     modules = dict(model.named_modules())
     for name in (parent, child):
         if name not in modules:
             raise KeyError(f"no layer {name!r} in the model")
-    p = modules[parent]
-    n_parent = int(getattr(p, "out_features", getattr(p, "out_channels", 0)))
+    n_parent = layer_units(model, parent)
     weight = modules[child].weight.detach().cpu()
-    dead = _dead(weight, n_parent, indices=True)
-    dead_rows = int((~(weight.reshape(weight.shape[0], -1) != 0).any(dim=1)).sum())
+    dead = torch.nonzero(pruning.dead_units(weight, n_parent)).flatten().tolist()
     if _is_scalar(answer):
         try:
             value = _count(answer, "a count of dead units (or a list of their indices)")
         except _Unreadable as err:
             return _say(False, str(err))
-        if value == len(dead):
-            if value == 0:
-                return _say(True, f"none of the {n_parent} units of {parent} is dead: each keeps "
-                                  f"at least one connection into {child}.")
-            return _say(True, f"{value} of the {n_parent} units of {parent} have no connection "
-                              f"left into {child}; compact() can remove them.")
-        slips = [(n_parent - len(dead), ("you counted the units that are still alive; count "
-                                         "those with *no* non-zero outgoing weight.")),
-                 (dead_rows, (f"you counted {child}'s rows (child units with no input left); a "
-                              f"dead *parent* unit is a column block of {child}.weight that is "
-                              "zero in every row."))]
-        orig = getattr(modules[child], "weight_orig", None)
-        if orig is not None:
-            slips.append((_dead(orig.detach().cpu(), n_parent), (
-                f"that reads {child}.weight_orig. After apply_masks PyTorch keeps the untouched "
-                f"weights in weight_orig and the 0/1 mask in weight_mask; the network uses "
-                f"weight = weight_orig * weight_mask, so look at {child}.weight.")))
-        hint = _first_match(value, [s for s in slips if s[0] != len(dead)], atol=0, rtol=0)
-        return _say(False, hint or f"you gave {value}, but {len(dead)} units of {parent} are "
-                                   f"dead: look for columns of {child}.weight that are zero in "
-                                   "every row.")
+        return _dead_count_verdict(modules, parent, child, n_parent, len(dead), value)
     given = _indices(answer)
     if isinstance(given, str):
         return _say(False, f"expected a count or a list of unit indices: {given}")
@@ -617,6 +632,36 @@ def check_dead_units(model: torch.nn.Module, parent: str, child: str, answer: An
     extra, missing = sorted(set(given) - set(dead)), sorted(set(dead) - set(given))
     return _say(False, f"{len(missing)} dead units missing (e.g. {missing[:3]}) and {len(extra)} "
                        f"live ones included (e.g. {extra[:3]}).")
+
+
+def _dead_count_verdict(modules: Mapping, parent: str, child: str, n_parent: int, n_dead: int,
+                        value: int) -> bool:
+    """The verdict on a count of dead units, naming the usual slip when the count is off."""
+    from . import pruning
+
+    if value == n_dead:
+        if value == 0:
+            return _say(True, f"none of the {n_parent} units of {parent} is dead: each keeps "
+                              f"at least one connection into {child}.")
+        return _say(True, f"{value} of the {n_parent} units of {parent} have no connection "
+                          f"left into {child}; compact() can remove them.")
+    weight = modules[child].weight.detach().cpu()
+    dead_rows = int((~(weight.reshape(weight.shape[0], -1) != 0).any(dim=1)).sum())
+    slips = [(n_parent - n_dead, ("you counted the units that are still alive; count "
+                                  "those with *no* non-zero outgoing weight.")),
+             (dead_rows, (f"you counted {child}'s rows (child units with no input left); a "
+                          f"dead *parent* unit is a column block of {child}.weight that is "
+                          "zero in every row."))]
+    orig = getattr(modules[child], "weight_orig", None)
+    if orig is not None:
+        slips.append((int(pruning.dead_units(orig.detach().cpu(), n_parent).sum()), (
+            f"that reads {child}.weight_orig. After apply_masks PyTorch keeps the untouched "
+            f"weights in weight_orig and the 0/1 mask in weight_mask; the network uses "
+            f"weight = weight_orig * weight_mask, so look at {child}.weight.")))
+    hint = _first_match(value, [s for s in slips if s[0] != n_dead], atol=0, rtol=0)
+    return _say(False, hint or f"you gave {value}, but {n_dead} units of {parent} are "
+                               f"dead: look for columns of {child}.weight that are zero in "
+                               "every row.")
 
 
 # ----------------------------------------------------------------------------- notebook 06

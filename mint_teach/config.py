@@ -52,6 +52,11 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     CUDA when available, else the CPU. A name torch does not know, a CUDA device on a machine
     without CUDA (or past its last GPU) and an unavailable Apple "mps" device raise ValueError
     now, naming the device, rather than a driver error deep inside torch later.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
     """
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

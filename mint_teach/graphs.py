@@ -408,6 +408,10 @@ def draw_mst(points: Any, membership: Any | None = None, *, ax: Any = None) -> A
 
     The red edges are the ones the Friedman-Rafsky count R counts (section 4a). Uses the
     first two coordinates. Returns the matplotlib axes.
+
+    The toolkit's other figures live in ``plots``; this one stays beside :func:`mst_graph`
+    because notebook 02 builds a tree and draws it in the same step (``mt.graphs.draw_mst``),
+    so the picture is met where the tree is taught.
     """
     import matplotlib.pyplot as plt  # imported here so the module works without a display
 

@@ -306,6 +306,14 @@ def layer_pairs(model: nn.Module, pairs=None) -> list[tuple[str, str]]:
     the module graph (``model.layer_pairs``, see :func:`find_structure`) when the model has
     them, else adjacent prunable layers. ``pairs=None`` returns them all; given pairs must be
     among them (unknown layers are a KeyError, other pairs a ValueError listing the valid ones).
+
+    Examples
+    --------
+    >>> net = build_model("mlp", in_features=64)
+    >>> layer_pairs(net)
+    [('fc1', 'fc2'), ('fc2', 'fc3')]
+    >>> activation_module(net, "fc1")  # what collect records for fc1: after its ReLU
+    'relu1'
     """
     names = prunable_layers(model)
     found = getattr(model, "layer_pairs", None)

@@ -1,14 +1,21 @@
-"""Figures: dependency heatmaps, mask pictures, accuracy against sparsity (read-only helpers).
+"""Figures: dependency heatmaps, mask pictures, accuracy against sparsity, training curves,
+reliability diagrams and robustness curves (read-only helpers).
 
-Plots only read results; they compute nothing the pipeline lacks.
+Plots only read results; they compute nothing the pipeline or ``analysis`` lacks. The one
+figure kept elsewhere is ``graphs.draw_mst``, which notebook 02 teaches beside the tree it
+draws.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 
-__all__ = ["course_style", "plot_dependencies", "plot_masks", "plot_tradeoff", "plot_history"]
+from .analysis import _check_reports, ece_from_bins
+
+__all__ = ["course_style", "plot_dependencies", "plot_masks", "plot_tradeoff", "plot_history",
+           "plot_reliability", "plot_robustness"]
 
 D_LABEL = "D = conditional GMI"
 COURSE_STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4),
@@ -64,7 +71,18 @@ def plot_dependencies(dependencies: dict, *, ncols: int = 3, vmin: float | None 
 
 
 def plot_masks(masks: dict, *, ncols: int = 3):
-    """Block masks per layer pair: black = cut connection block, white = kept (section 5)."""
+    """Block masks per layer pair: black = cut connection block, white = kept (section 5).
+
+    ``masks`` is what ``pruning.masks_from_dependencies`` returns. Returns the Figure.
+
+    Examples
+    --------
+    >>> keep = torch.tensor([[True, False], [True, True]])
+    >>> fig = plot_masks({("fc1", "fc2"): keep})
+    >>> fig.axes[0].get_title()
+    'fc1 -> fc2: 25.0% of blocks cut'
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
     from matplotlib.patches import Patch
 
     fig, axes = _grid(len(masks), ncols)
@@ -129,4 +147,83 @@ def plot_history(history: dict, axes=None):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- section 8
+
+def plot_reliability(reports: Mapping[str, dict], ax=None):
+    """Draw a reliability diagram (accuracy per confidence bin), one panel per model.
+
+    Section 8. ``reports`` maps a name to a :func:`mint_teach.analysis.calibration_report`
+    (or to a :func:`mint_teach.analysis.reliability_bins` dict). In each panel the bars are
+    the bins' accuracies, the dashed diagonal is perfect calibration, and the red segments
+    are the gaps to each bin's mean confidence: bars below the diagonal mean over-confidence.
+    ``ax`` (one model) or a sequence of axes (one per model) draws into existing axes.
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    _check_reports("reports", reports)
+    k = len(reports)
+    if ax is None:
+        fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.8), sharey=True, squeeze=False)
+        axes = list(axes.flat)
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple)) else [ax]
+        if len(axes) != k:
+            raise ValueError(f"ax must hold one axes per report ({k}); got {len(axes)}")
+        fig = axes[0].figure
+    for a, (name, report) in zip(axes, reports.items()):
+        _reliability_panel(a, name, report)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _reliability_panel(ax, name: str, report: Mapping) -> None:
+    """One model's bars, diagonal and gaps; the title carries its ECE."""
+    bins = report.get("bins", report)
+    edges = torch.as_tensor(bins["edges"]).double()
+    acc = torch.as_tensor(bins["accuracy"]).double()
+    conf = torch.as_tensor(bins["confidence"]).double()
+    keep = torch.as_tensor(bins["counts"]) > 0
+    width = edges[1:] - edges[:-1]
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    ax.bar(edges[:-1][keep].numpy(), acc[keep].numpy(), width=width[keep].numpy(),
+           align="edge", color="tab:blue", edgecolor="black", linewidth=0.4,
+           label="accuracy in the bin")
+    mid = (edges[:-1] + width / 2)[keep].numpy()
+    ax.vlines(mid, acc[keep].numpy(), conf[keep].numpy(), color="tab:red", lw=2,
+              label="gap to its confidence")
+    ece = report.get("ece", ece_from_bins(bins))
+    ax.set_title(f"{name}: ECE {ece:.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+
+
+def plot_robustness(reports: Mapping[str, dict], ax=None):
+    """Draw accuracy against the attack budget eps, one curve per model.
+
+    Section 8. ``reports`` maps a name to a :func:`mint_teach.analysis.robustness_report`.
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    _check_reports("reports", reports)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.8))
+    else:
+        fig = ax.figure
+    for name, report in reports.items():
+        ax.plot(report["eps"], report["accuracy"], marker="o",
+                label=f"{name} ({report['attack'].upper()})")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("eps (L-inf budget, pixel units)")
+    ax.set_ylabel("accuracy under attack")
+    ax.set_title("Adversarial robustness")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
     return fig

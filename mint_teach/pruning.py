@@ -34,12 +34,15 @@ __all__ = [
     "apply_masks",
     "compact",
     "count_params",
+    "dead_units",
     "expand_block_mask",
     "format_report",
     "inference_time",
+    "global_threshold",
     "magnitude_masks",
     "masks_from_dependencies",
     "model_size_mb",
+    "pooled_dependences",
     "random_masks",
     "sparsity_report",
     "unit_groups",
@@ -104,20 +107,14 @@ def masks_from_dependencies(
             f"got prune_fraction={prune_fraction!r}, threshold={threshold!r}"
         )
     cap = check_fraction("max_pair_fraction", max_pair_fraction)
-    if not isinstance(dependencies, Mapping) or len(dependencies) == 0:
-        raise ValueError(
-            "dependencies must be a non-empty dict {(parent, child): D of shape (G_c, G_p)}; "
-            f"got {dependencies!r:.80}"
-        )
-    scores = {key: check_blocks(f"dependencies[{key!r}]", value)
-              for key, value in dependencies.items()}
+    scores = _check_dependencies(dependencies)
 
     if threshold is not None:
         delta = check_number("threshold", threshold)
         pruned = {key: d <= delta for key, d in scores.items()}
     else:
         q = check_fraction("prune_fraction", prune_fraction)
-        values = torch.cat([d.flatten().double().cpu() for d in scores.values()])
+        values = _pool(scores)
         chosen = torch.zeros(values.numel(), dtype=torch.bool)
         chosen[torch.sort(values, stable=True).indices[:round(q * values.numel())]] = True
         pruned, start = {}, 0
@@ -136,6 +133,56 @@ def masks_from_dependencies(
             prune_here = prune_here.view_as(d)
         masks[key] = ~prune_here
     return masks
+
+
+def pooled_dependences(dependencies: Mapping[Pair, torch.Tensor]) -> torch.Tensor:
+    """Every ``D[j, i]`` of every pair in one float64 CPU vector (docs/method.md section 5).
+
+    Pairs come in the dict's order, each matrix row by row: the order in which
+    :func:`masks_from_dependencies` breaks ties between equal values.
+
+    Examples
+    --------
+    >>> D = {("a", "b"): torch.tensor([[0.1, 0.9], [0.5, 0.3]]), ("b", "c"): torch.tensor([[0.2]])}
+    >>> pooled_dependences(D)
+    tensor([0.1000, 0.9000, 0.5000, 0.3000, 0.2000], dtype=torch.float64)
+    """
+    return _pool(_check_dependencies(dependencies))
+
+
+def global_threshold(dependencies: Mapping[Pair, torch.Tensor], prune_fraction: float) -> float:
+    """The global threshold delta: the ``prune_fraction``-quantile of every D of every pair.
+
+    Section 5: one threshold for the whole network, with linear interpolation between
+    neighbours (``numpy.quantile``'s default). ``masks_from_dependencies(dependencies,
+    prune_fraction=q)`` ranks the same :func:`pooled_dependences` and cuts the lowest
+    ``round(q * blocks)`` (before the per-pair cap): the blocks at or below delta, with
+    values that tie at delta settled by rank (pair order, then position) so that the count
+    stays exact.
+
+    Examples
+    --------
+    >>> D = {("a", "b"): torch.tensor([[0.1, 0.9], [0.5, 0.3]], dtype=torch.float64)}
+    >>> global_threshold(D, 0.5)
+    0.4
+    """
+    q = check_fraction("prune_fraction", prune_fraction)
+    return float(torch.quantile(pooled_dependences(dependencies), q))
+
+
+def _check_dependencies(dependencies) -> dict[Pair, torch.Tensor]:
+    """A non-empty dict of matrices (G_c, G_p), or a ValueError naming what is wrong."""
+    if not isinstance(dependencies, Mapping) or len(dependencies) == 0:
+        raise ValueError(
+            "dependencies must be a non-empty dict {(parent, child): D of shape (G_c, G_p)}; "
+            f"got {dependencies!r:.80}"
+        )
+    return {key: check_blocks(f"dependencies[{key!r}]", value)
+            for key, value in dependencies.items()}
+
+
+def _pool(scores: Mapping[Pair, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([d.detach().flatten().double().cpu() for d in scores.values()])
 
 
 def expand_block_mask(keep: torch.Tensor, weight_shape: Sequence[int],
@@ -335,9 +382,7 @@ def compact(model: nn.Module) -> nn.Module:
     for parent, child in reversed(pairs):
         weight = modules[child].weight.detach().cpu()
         rows = alive.get(child, torch.ones(weight.shape[0], dtype=torch.bool))
-        n_parent = layer_units(small, parent)
-        used = weight[rows].reshape(int(rows.sum()), n_parent, -1) != 0
-        keep = used.any(dim=2).any(dim=0)                        # (n_parent,)
+        keep = ~dead_units(weight, layer_units(small, parent), live_rows=rows)
         if not keep.any():
             keep[0] = True
         alive[parent] = keep
@@ -355,6 +400,40 @@ def compact(model: nn.Module) -> nn.Module:
         cols = keep.repeat_interleave(n_in // keep.numel())
         _replace(small, child, _slice_layer(new_child, in_keep=cols))
     return small
+
+
+def dead_units(weight: torch.Tensor, parent_units: int, *,
+               live_rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Which parent units of a pair have no non-zero outgoing weight left (section 5).
+
+    ``weight`` is the child layer's (masked) weight, ``(out, in)`` or ``(out, in, kh, kw)``;
+    parent unit ``u`` owns its column block ``u*k .. u*k + k - 1`` with ``k = in //
+    parent_units``. Only the child rows in ``live_rows`` (a bool vector, default all) count,
+    so :func:`compact` can let deaths cascade. Returns a bool vector ``(parent_units,)``,
+    ``True`` = dead.
+
+    Examples
+    --------
+    >>> w = torch.tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0]])
+    >>> dead_units(w, 3)
+    tensor([False,  True, False])
+    >>> dead_units(w, 3, live_rows=torch.tensor([False, True]))
+    tensor([ True,  True, False])
+    """
+    weight = torch.as_tensor(weight).detach()
+    parent_units = check_count("parent_units", parent_units)
+    if weight.dim() not in (2, 4) or weight.shape[1] % parent_units:
+        raise ValueError(f"weight must be a child weight (out, in) or (out, in, kh, kw) whose "
+                         f"in = {weight.shape[1] if weight.dim() > 1 else '?'} is a multiple of "
+                         f"parent_units = {parent_units}; got shape {tuple(weight.shape)}")
+    used = (weight.reshape(weight.shape[0], parent_units, -1) != 0).any(dim=2)  # (out, units)
+    if live_rows is not None:
+        live_rows = torch.as_tensor(live_rows, dtype=torch.bool, device=used.device)
+        if live_rows.shape != (weight.shape[0],):
+            raise ValueError(f"live_rows must be a bool vector with one entry per child row "
+                             f"({weight.shape[0]}); got shape {tuple(live_rows.shape)}")
+        used = used[live_rows]
+    return ~used.any(dim=0)
 
 
 def _refresh_pruned(model: nn.Module) -> None:

@@ -14,15 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_count, check_number, check_optional_count
 from .config import resolve_device, write_atomic
-from .data import ImageDataset
+from .data import make_loader  # batching lives in data; train.make_loader still works
 
 __all__ = ["fit", "evaluate", "predict", "seed_everything", "save_checkpoint",
-           "load_checkpoint", "make_loader", "batchnorm_layers", "recalibrate_batchnorm",
+           "load_checkpoint", "batchnorm_layers", "recalibrate_batchnorm",
            "CheckpointError", "sgd_step"]
 
 
@@ -64,46 +63,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-class _TensorBatches:
-    """Batches of an in-memory ImageDataset (or a Subset of one) by tensor indexing.
-
-    Does what a DataLoader does for these datasets without per-item Python work.
-    """
-
-    def __init__(self, data, batch_size: int, shuffle: bool, generator):
-        base, rows = data, None
-        if isinstance(data, Subset):
-            base, rows = data.dataset, torch.as_tensor(data.indices)
-        self.base, self.rows = base, rows
-        self.n = len(data)
-        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
-
-    def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self):
-        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
-        if self.rows is not None:
-            order = self.rows[order]
-        for start in range(0, self.n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            yield self.base.batch(idx)
-
-
-def make_loader(data, *, batch_size: int = 256, shuffle: bool = False,
-                generator: torch.Generator | None = None):
-    """Batches of ``data``: a DataLoader is returned unchanged, a Dataset gets one."""
-    if isinstance(data, DataLoader):
-        return data
-    batch_size = check_count("batch_size", batch_size)
-    base = data.dataset if isinstance(data, Subset) else data
-    if isinstance(base, ImageDataset):
-        return _TensorBatches(data, batch_size, shuffle, generator)
-    workers = getattr(base, "num_workers", 0)  # datasets read from disk (data.load_image_folder)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=workers, persistent_workers=False)
 
 
 def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
@@ -240,7 +199,16 @@ def _check_resumable(path, state: dict, settings: dict) -> None:
 @torch.no_grad()
 def predict(model: nn.Module, data, *, batch_size: int = 512, device=None,
             progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and labels of a whole dataset, in eval mode, on the CPU."""
+    """Logits and labels of a whole dataset, in eval mode, on the CPU.
+
+    Examples
+    --------
+    >>> from mint_teach import data, models
+    >>> net = models.build_model("mlp", in_features=64)
+    >>> logits, labels = predict(net, data.load_dataset("digits", train=False))
+    >>> tuple(logits.shape), tuple(labels.shape)
+    ((450, 10), (450,))
+    """
     dev = resolve_device(device)
     loader = make_loader(data, batch_size=batch_size)
     _check_not_empty("data", loader)

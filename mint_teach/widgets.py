@@ -111,8 +111,6 @@ def mst_explorer(n: int = 30, *, dim: int = 2, seed: int = 0,
     state: dict[str, Any] = {}
 
     def update(change: Any = None) -> None:
-        import matplotlib.pyplot as plt
-
         sep = float(slider.value)
         points = torch.cat([cloud_a, cloud_b + sep * shift])  # (2n, dim), A first
         edges = graphs.mst(points)  # (2n - 1, 2)
@@ -125,20 +123,26 @@ def mst_explorer(n: int = 30, *, dim: int = 2, seed: int = 0,
             f"&nbsp; (D_HP = 1 - R (m + n) / (2 m n), m = n = {n}; "
             f"cloud A blue, cloud B orange, cross edges red)"
         )
-        fig, ax = plt.subplots(figsize=(6, 4))
-        graphs.draw_mst(points, membership, ax=ax)
-        ax.set_xlim(float(low[0]), float(high[0]))
-        ax.set_ylim(y_low, y_high)
-        ax.set_aspect("equal")
-        ax.set_title(f"separation {sep:.1f}: R = {r}, D_HP = {d_hp:.3f}")
-        fig.tight_layout()
-        image.value = _png(fig)
+        image.value = _mst_picture(points, membership, (float(low[0]), float(high[0])),
+                                   (y_low, y_high),
+                                   f"separation {sep:.1f}: R = {r}, D_HP = {d_hp:.3f}")
 
-    slider.observe(update, names="value")
-    update()
-    box = ipywidgets.VBox([slider, label, image])
-    box.slider, box.label, box.image, box.state = slider, label, image, state
-    return box
+    return _explorer_box(slider, label, image, state, update)
+
+
+def _mst_picture(points: torch.Tensor, membership: torch.Tensor, xlim: tuple[float, float],
+                 ylim: tuple[float, float], title: str) -> bytes:
+    """``graphs.draw_mst`` on fixed axes, as PNG bytes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    graphs.draw_mst(points, membership, ax=ax)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    fig.tight_layout()
+    return _png(fig)
 
 
 # ----------------------------------------------------------------------------- threshold (5)
@@ -206,6 +210,36 @@ def threshold_explorer(
         ``mode``, ``value``, ``masks``, ``report``, ``pruned_pct`` (0-100), ``accuracy``
         (fraction), ``baseline_accuracy``, ``blocks_pruned``, ``blocks``, ``eval_items``.
     """
+    _check_threshold_inputs(model, dependencies, eval_data, mode)
+    eval_items = check_count("eval_items", eval_items, low=1)
+    seed = check_seed(seed)
+    if seed is None:
+        raise ValueError("seed must be a non-negative integer; got None")
+    deps = _checked_dependencies(model, dependencies, max_pair_fraction)
+    layers = list(dict.fromkeys(child for _, child in deps))
+    subset = _eval_subset(eval_data, eval_items, seed)
+    n_eval = len(subset)
+    where = (f"all {n_eval} items" if n_eval == len(eval_data)
+             else f"a fixed subset of {n_eval} of {len(eval_data)} items, seed {seed}")
+    baseline = train.evaluate(model, subset, device=device)
+    slider = _threshold_slider(mode, deps, value)
+    label = ipywidgets.HTML()
+    image = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
+    state: dict[str, Any] = {}
+
+    def update(change: Any = None) -> None:
+        how = {"prune_fraction" if mode == "fraction" else "threshold": float(slider.value)}
+        masks = pruning.masks_from_dependencies(deps, **how, max_pair_fraction=max_pair_fraction)
+        state.update(_pruned_numbers(model, masks, layers, subset, device), mode=mode,
+                     value=float(slider.value), baseline_accuracy=baseline, eval_items=n_eval)
+        label.value = _threshold_label(state, layers, where)
+        image.value = _png(plots.plot_masks(masks))
+
+    return _explorer_box(slider, label, image, state, update)
+
+
+def _check_threshold_inputs(model: Any, dependencies: Any, eval_data: Any, mode: Any) -> None:
+    """A ValueError (or TypeError) for a bad mode, empty data, no matrices or no model."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
     if len(eval_data) == 0:
@@ -218,23 +252,23 @@ def threshold_explorer(
         )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module; got {type(model).__name__}")
-    eval_items = check_count("eval_items", eval_items, low=1)
-    seed = check_seed(seed)
-    if seed is None:
-        raise ValueError("seed must be a non-negative integer; got None")
+
+
+def _checked_dependencies(model: nn.Module, dependencies: Mapping,
+                          max_pair_fraction: float) -> dict:
+    """The matrices on the CPU, with their keys, shapes and the cap checked once, here, rather
+    than inside a slider callback."""
     deps = {key: torch.as_tensor(d).detach().cpu() for key, d in dependencies.items()}
-    # Check the keys, the matrices and the cap once, here, rather than inside a callback.
     pruning.masks_from_dependencies(deps, prune_fraction=0.0,
                                     max_pair_fraction=max_pair_fraction)
     pruning.apply_masks(copy.deepcopy(model), {key: torch.ones_like(d, dtype=torch.bool)
                                                for key, d in deps.items()})
-    layers = list(dict.fromkeys(child for _, child in deps))
-    subset = _eval_subset(eval_data, eval_items, seed)
-    n_eval = len(subset)
-    where = (f"all {n_eval} items" if n_eval == len(eval_data)
-             else f"a fixed subset of {n_eval} of {len(eval_data)} items, seed {seed}")
-    baseline = train.evaluate(model, subset, device=device)
+    return deps
 
+
+def _threshold_slider(mode: str, deps: Mapping, value: float | None) -> ipywidgets.FloatSlider:
+    """The q slider on [0, 1], or the delta slider from one step below the smallest dependence
+    to the largest; started at ``value`` (default q = 0.5, or the median dependence)."""
     values = torch.cat([d.flatten().double() for d in deps.values()])
     d_min, d_max = float(values.min()), float(values.max())
     if mode == "fraction":
@@ -253,40 +287,37 @@ def threshold_explorer(
                              f"mode={mode!r}; got {value!r}")
         slider.value = value
     slider.layout = ipywidgets.Layout(width="480px")
-    label = ipywidgets.HTML()
-    image = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-    state: dict[str, Any] = {}
+    return slider
 
-    def update(change: Any = None) -> None:
-        v = float(slider.value)
-        if mode == "fraction":
-            masks = pruning.masks_from_dependencies(deps, prune_fraction=v,
-                                                    max_pair_fraction=max_pair_fraction)
-            setting = f"q = {v:.2f}"
-        else:
-            masks = pruning.masks_from_dependencies(deps, threshold=v,
-                                                    max_pair_fraction=max_pair_fraction)
-            setting = f"delta = {v:.4f}"
-        pruned = pruning.apply_masks(copy.deepcopy(model), masks)
-        report = pruning.sparsity_report(pruned, layers=layers)
-        accuracy = train.evaluate(pruned, subset, device=device)
-        blocks = sum(keep.numel() for keep in masks.values())
-        blocks_pruned = sum(int((~keep).sum()) for keep in masks.values())
-        pct = report["total"]["pruned_pct"]
-        state.update(mode=mode, value=v, masks=masks, report=report, pruned_pct=pct,
-                     accuracy=accuracy, baseline_accuracy=baseline, blocks=blocks,
-                     blocks_pruned=blocks_pruned, eval_items=n_eval)
-        label.value = (
-            f"{setting}: <b>params pruned: {pct:.2f}%</b> of the weights of "
-            f"{', '.join(layers)} ({blocks_pruned} of {blocks} blocks); "
-            f"<b>accuracy before fine-tuning: {100 * accuracy:.2f}%</b> "
-            f"(unpruned {100 * baseline:.2f}%; measured on {where})"
-        )
-        image.value = _png(plots.plot_masks(masks))
 
+def _pruned_numbers(model: nn.Module, masks: Mapping, layers: list[str], subset: Any,
+                    device: Any) -> dict:
+    """Masks applied to a copy of ``model``: its sparsity over ``layers``, its accuracy on
+    ``subset`` and the blocks cut."""
+    pruned = pruning.apply_masks(copy.deepcopy(model), masks)
+    report = pruning.sparsity_report(pruned, layers=layers)
+    return {"masks": masks, "report": report, "pruned_pct": report["total"]["pruned_pct"],
+            "accuracy": train.evaluate(pruned, subset, device=device),
+            "blocks": sum(keep.numel() for keep in masks.values()),
+            "blocks_pruned": sum(int((~keep).sum()) for keep in masks.values())}
+
+
+def _threshold_label(state: Mapping, layers: list[str], where: str) -> str:
+    """The numbers of one slider position as HTML."""
+    v = state["value"]
+    setting = f"q = {v:.2f}" if state["mode"] == "fraction" else f"delta = {v:.4f}"
+    return (
+        f"{setting}: <b>params pruned: {state['pruned_pct']:.2f}%</b> of the weights of "
+        f"{', '.join(layers)} ({state['blocks_pruned']} of {state['blocks']} blocks); "
+        f"<b>accuracy before fine-tuning: {100 * state['accuracy']:.2f}%</b> "
+        f"(unpruned {100 * state['baseline_accuracy']:.2f}%; measured on {where})"
+    )
+
+
+def _explorer_box(slider: Any, label: Any, image: Any, state: dict, update: Any) -> Any:
+    """Wire ``update`` to the slider, draw once, and return the VBox with its parts attached."""
     slider.observe(update, names="value")
     update()
     box = ipywidgets.VBox([slider, label, image])
     box.slider, box.label, box.image, box.state = slider, label, image, state
     return box
-

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from mint_teach import data, train
+from mint_teach import data
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_centre_crop_is_deterministic_and_augment_is_not(tree):
 
 def test_loader_reads_with_worker_processes(tree):
     ds = data.load_dataset("imagefolder", root=tree, image_size=16, num_workers=2)
-    loader = train.make_loader(ds, batch_size=4)
+    loader = data.make_loader(ds, batch_size=4)
     assert loader.num_workers == 2
     batches = list(loader)
     assert sum(len(y) for _, y in batches) == 15 and batches[0][0].shape == (4, 3, 16, 16)

@@ -208,12 +208,3 @@ def test_prim_rows_ignores_padding_columns():
     for t in range(2):
         assert edge_set(edges[t]) == edge_set(graphs.mst(dists[t], dists=True,
                                                          backend="networkx"))
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from mint_teach import _validation
-
-    for module in (graphs, _validation):
-        assert doctest.testmod(module).failed == 0

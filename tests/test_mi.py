@@ -321,9 +321,3 @@ def test_dependency_matrix_rejects_bad_arguments():
         mi.dependency_matrix(parent, child, parent_groups=2, child_groups=5)
     assert mi.dependency_matrix(parent, child, parent_groups=np.int64(2), child_groups=4,
                                 progress=False).shape == (4, 2)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    assert doctest.testmod(mi).failed == 0

@@ -111,6 +111,22 @@ def test_masks_from_dependencies_rejects_bad_matrices(deps):
         P.masks_from_dependencies(deps, prune_fraction=0.5)
 
 
+def test_global_threshold_is_the_linear_quantile_of_the_pooled_values():
+    g = torch.Generator().manual_seed(2)
+    deps = {("a", "b"): torch.rand(4, 5, generator=g), ("b", "c"): torch.rand(3, 4, generator=g)}
+    pooled = P.pooled_dependences(deps)
+    assert torch.equal(pooled, torch.cat([d.flatten() for d in deps.values()]).double())
+    for q in (0.0, 0.3, 0.5, 0.9, 1.0):
+        assert P.global_threshold(deps, q) == pytest.approx(torch.quantile(pooled, q).item())
+    delta = P.global_threshold(deps, 0.5)  # 32 distinct values: the masks cut those <= delta
+    keep = P.masks_from_dependencies(deps, prune_fraction=0.5, max_pair_fraction=1.0)
+    assert all(torch.equal(~keep[k], deps[k].double() <= delta) for k in deps)
+    with pytest.raises(ValueError, match="prune_fraction"):
+        P.global_threshold(deps, 1.5)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        P.pooled_dependences({})
+
+
 # ----------------------------------------------------------------------------- expand_block_mask
 
 def test_expand_block_mask_linear_conv_and_flatten():
@@ -342,6 +358,22 @@ def test_compact_tiny_resnet_keeps_skip_shapes():
             inner_shrunk += new.conv1.out_channels < old.conv1.out_channels
     assert inner_shrunk > 0
     assert small(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_dead_units_reads_column_blocks_and_live_rows():
+    w = torch.ones(3, 4, 2, 2)
+    w[:, 1] = 0.0                       # parent unit 1: no outgoing weight
+    w[0, 3] = 0.0                       # parent unit 3: only child row 0 is cut
+    assert P.dead_units(w, 4).tolist() == [False, True, False, False]
+    assert P.dead_units(w, 4, live_rows=torch.tensor([True, False, False])).tolist() == [
+        False, True, False, True]
+    flat = torch.ones(2, 6)
+    flat[:, 2:4] = 0.0                  # a linear child of 3 conv units, 2 columns each
+    assert P.dead_units(flat, 3).tolist() == [False, True, False]
+    with pytest.raises(ValueError, match="multiple of parent_units = 4"):
+        P.dead_units(torch.ones(2, 6), 4)
+    with pytest.raises(ValueError, match="live_rows"):
+        P.dead_units(flat, 3, live_rows=torch.tensor([True]))
 
 
 def test_compact_rejects_unknown_models():

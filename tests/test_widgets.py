@@ -174,34 +174,3 @@ def test_threshold_explorer_validates(digits):
         widgets.threshold_explorer(model, deps, test_set, value=1.5)
     with pytest.raises(KeyError, match="fc9"):
         widgets.threshold_explorer(model, {("fc1", "fc9"): torch.zeros(2, 2)}, test_set)
-
-
-# ----------------------------------------------------------------------------- figures
-
-def test_figures_a_student_can_read():
-    from mint_teach import plots
-
-    plots.course_style()
-    assert plt.rcParams["figure.dpi"] >= 100 and plt.rcParams["font.size"] >= 10
-    g = torch.Generator().manual_seed(0)
-    deps = {("fc1", "fc2"): torch.rand(5, 7, generator=g) - 0.2}
-    fig = plots.plot_dependencies(deps)
-    heat, bar = fig.axes[0], fig.axes[1]
-    assert "conditional GMI" in bar.get_ylabel()  # the colour bar says what D is
-    for ticks in (heat.get_xticks(), heat.get_yticks()):
-        inside = [t for t in ticks if -0.5 <= t <= 6.5]
-        assert inside and all(float(t).is_integer() for t in inside), ticks  # no half groups
-    plt.close(fig)
-
-    keep = torch.ones(5, 7, dtype=torch.bool)
-    keep[:, 2] = False
-    fig = plots.plot_masks({("fc1", "fc2"): keep})
-    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
-    assert "kept" in labels and any(label.startswith("cut") for label in labels)
-    assert "14.3% of blocks cut" in fig.axes[0].get_title()  # 5 of 35 blocks
-    plt.close(fig)
-
-    fig = plots.plot_history({"loss": [1.0, 0.5], "train_acc": [0.5, 0.8]})
-    assert len(fig.axes) == 2  # one quantity per axis, no twin axis
-    assert fig.axes[0].get_ylabel() == "training loss"
-    plt.close(fig)
