@@ -186,7 +186,7 @@ def grid(args, train_set, ft_set, test_set, model, base_acc, t_train, augment, o
     deps = dependencies(model, train_set, pairs, groups, args, out, dep_id, seed=args.seed)
     t_deps = time.perf_counter() - clock
     children = [c for _, c in pairs]
-    example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(args.device)
+    example = next(iter(data.make_loader(test_set, batch_size=256)))[0].to(args.device)
     ms_base = pruning.inference_time(model.to(args.device), example)
     # everything else a result depends on; with the baseline's and the dependencies' ids in
     # each file name, a changed setting never picks up a stale result

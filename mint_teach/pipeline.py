@@ -667,7 +667,7 @@ def summarise_compaction(model: nn.Module, pruned: nn.Module, test_set, *,
     Returns ``(compact_model, figures)``.
     """
     small = pruning.compact(pruned)
-    example = next(iter(train.make_loader(test_set, batch_size=256)))[0].to(device)
+    example = next(iter(data.make_loader(test_set, batch_size=256)))[0].to(device)
     return small, {
         "params_before": pruning.count_params(model),
         "params_after": pruning.count_params(small),
