@@ -288,7 +288,7 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
                                       args.train_per_class, args.test_per_class,
                                       args.finetune_per_class]
                                      ).encode()).hexdigest()[:8]
-    on = f"{args.finetune_per_class} images per class" if args.finetune_per_class else "all"
+    on = f"{args.finetune_per_class} per class of the" if args.finetune_per_class else "all"
     print(f"\n== seed study: q = {', '.join(map(str, fractions))} of every pair's blocks, "
           f"{epochs} fine-tuning epoch(s) at lr {args.finetune_lr} on {on} training images, "
           f"{args.seeds} seeds, "
