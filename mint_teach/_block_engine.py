@@ -112,6 +112,9 @@ def block_counts(
 
     where ``P`` is over all parent units and ``Py_i`` over parent group i (the Z term is
     left out in unconditional mode). Prim then reads one row of each part per step.
+
+    About 60 lines, kept in one piece on purpose: ``parent_part`` and ``child_part`` are
+    closures over the rows and the Z-distances prepared here, shared by both engines.
     """
     a_rows, b_rows, c_rows = split_rows(parent.shape[0], generator, mode)
     random_match = None

@@ -70,7 +70,9 @@ def _update_source(dz: int, dy: int, dx: int) -> str:
 def _kernel(dz: int, dy: int, dx: int):
     """The compiled tree grower for groups of ``dz`` (0: no Z), ``dy`` and ``dx`` units.
 
-    One kernel is compiled per combination of widths (a second or two) and kept.
+    One kernel is compiled per combination of widths (a second or two) and kept. It is long
+    because it writes out one loop nest for the compiler: split into calls, the inner Prim step
+    would no longer be compiled as one loop with its distances made on the fly.
     """
     _load_numba()
     key = (dz, dy, dx)

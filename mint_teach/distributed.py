@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from ._validation import check_choice, check_count
 from .config import resolve_device, write_atomic
 from .groups import split_groups
-from .train import sgd_step
+from .train import lr_schedule, sgd_step
 
 __all__ = [
     "all_gather_rows",
@@ -287,20 +287,6 @@ def _loader(data, batch_size: int, seed: int) -> tuple[DataLoader, DistributedSa
     return loader, sampler
 
 
-def _schedule(opt, schedule: str, steps: int, milestones: Sequence[float]):
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    if schedule == "step":
-        if any(not 0 < m < 1 for m in milestones):
-            raise ValueError(f"milestones must be fractions of training in (0, 1); "
-                             f"got {milestones!r}")
-        return torch.optim.lr_scheduler.MultiStepLR(opt, [int(m * steps) for m in milestones],
-                                                    0.1)
-    if schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    raise ValueError(f"schedule must be 'cosine', 'step' or 'constant'; got {schedule!r}")
-
-
 def _check_fit_args(epochs, batch_size, batchnorm) -> None:
     check_count("epochs", epochs, low=0)
     if check_count("batch_size", batch_size) % world_size():
@@ -342,7 +328,7 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
         if _active() else model
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                           weight_decay=weight_decay, nesterov=momentum > 0)
-    sched = _schedule(opt, schedule, max(1, epochs * len(loader)), milestones)
+    sched = lr_schedule(opt, schedule, max(1, epochs * len(loader)), tuple(milestones))
     history, first = {"loss": [], "train_acc": []}, 0
     if eval_data is not None:
         history["test_acc"] = []

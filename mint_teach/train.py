@@ -20,7 +20,7 @@ from ._validation import check_choice, check_count, check_number, check_optional
 from .config import resolve_device, write_atomic
 from .data import make_loader  # batching lives in data; train.make_loader still works
 
-__all__ = ["fit", "evaluate", "predict", "seed_everything", "save_checkpoint",
+__all__ = ["fit", "evaluate", "lr_schedule", "predict", "seed_everything", "save_checkpoint",
            "load_checkpoint", "batchnorm_layers", "recalibrate_batchnorm",
            "CheckpointError", "sgd_step"]
 
@@ -100,13 +100,7 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     model.to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                           weight_decay=weight_decay, nesterov=momentum > 0)
-    steps = max(1, epochs * len(loader))
-    if schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    elif schedule == "step":
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [steps // 2, (3 * steps) // 4], 0.1)
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    sched = lr_schedule(opt, schedule, max(1, epochs * len(loader)))
     history: dict[str, list[float]] = {"loss": [], "train_acc": []}
     if eval_data is not None:
         history["test_acc"] = []
@@ -117,15 +111,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
                 "batch_size": batch_size, "schedule": schedule, "seed": seed,
                 "batches": len(loader)}
     if checkpoint is not None and os.path.isfile(checkpoint):
-        state = _load(checkpoint, dev)
-        _check_resumable(checkpoint, state, settings)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        aug_gen.set_state(state["aug_generator"])
-        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
-        history, first = state["history"], state["epoch"]
+        history, first = _resume(checkpoint, settings, dev, model=model, optimizer=opt,
+                                 scheduler=sched, generator=gen, aug_generator=aug_gen)
     bar = tqdm(total=epochs * len(loader), initial=first * len(loader), desc=desc,
                disable=not progress, leave=False, mininterval=1.0)
     for epoch in range(first, epochs):
@@ -154,6 +141,37 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
                           "epoch": epoch + 1}, checkpoint)
     bar.close()
     return history
+
+
+def lr_schedule(optimizer, schedule: str, steps: int,
+                milestones: tuple[float, ...] = (0.5, 0.75)):
+    """The learning-rate schedule over ``steps`` optimiser steps, shared by :func:`fit` and
+    ``distributed.fit``: "cosine" (anneal to 0), "step" (x0.1 at each of ``milestones``,
+    fractions of all steps) or "constant"."""
+    schedule = check_choice("schedule", schedule, ("cosine", "step", "constant"))
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    if schedule == "step":
+        if any(not 0 < m < 1 for m in milestones):
+            raise ValueError(f"milestones must be fractions of training in (0, 1); "
+                             f"got {milestones!r}")
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, [int(m * steps) for m in milestones], 0.1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def _resume(checkpoint, settings: dict, device, **parts) -> tuple[dict, int]:
+    """Load the state :func:`fit` saved after an epoch into ``parts`` (model, optimizer,
+    scheduler, generators); return the history so far and the next epoch."""
+    state = _load(checkpoint, device)
+    _check_resumable(checkpoint, state, settings)
+    for name, part in parts.items():
+        if isinstance(part, torch.Generator):
+            part.set_state(state[name])
+        else:
+            part.load_state_dict(state[name])
+    torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
+    return state["history"], state["epoch"]
 
 
 def sgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt, sched, *, device,
