@@ -116,17 +116,9 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
     bar = tqdm(total=epochs * len(loader), initial=first * len(loader), desc=desc,
                disable=not progress, leave=False, mininterval=1.0)
     for epoch in range(first, epochs):
-        model.train()
-        total, correct, loss_sum = 0, 0, 0.0
-        for x, y in loader:
-            loss, right = sgd_step(model, x, y, opt, sched, device=dev, augment=augment,
-                                   generator=aug_gen)
-            total += y.numel()
-            correct += right
-            loss_sum += loss * y.numel()
-            bar.update()
-        history["loss"].append(loss_sum / max(total, 1))
-        history["train_acc"].append(correct / max(total, 1))
+        loss, acc = _train_epoch(model, loader, opt, sched, dev, augment, aug_gen, bar)
+        history["loss"].append(loss)
+        history["train_acc"].append(acc)
         post = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.3f}",
                 "train acc": f"{history['train_acc'][-1]:.3f}"}
         if eval_data is not None:
@@ -141,6 +133,21 @@ def fit(model: nn.Module, train_data, *, epochs: int = 10, lr: float = 0.05,
                           "epoch": epoch + 1}, checkpoint)
     bar.close()
     return history
+
+
+def _train_epoch(model, loader, opt, sched, device, augment, generator, bar
+                 ) -> tuple[float, float]:
+    """One pass over ``loader`` in train mode: the epoch's mean loss and accuracy."""
+    model.train()
+    total, correct, loss_sum = 0, 0, 0.0
+    for x, y in loader:
+        loss, right = sgd_step(model, x, y, opt, sched, device=device, augment=augment,
+                               generator=generator)
+        total += y.numel()
+        correct += right
+        loss_sum += loss * y.numel()
+        bar.update()
+    return loss_sum / max(total, 1), correct / max(total, 1)
 
 
 def lr_schedule(optimizer, schedule: str, steps: int,
