@@ -320,12 +320,14 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
                 "filter magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
             }
             for method, masks in rules.items():
-                runs[(method, q)].append(study_run(
-                    args, model, masks, seed_ft, test_set, children, augment, epochs, seed,
-                    method, out, f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"))
+                tag = f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"
+                row = study_run(args, model, masks, seed_ft, test_set, children, augment,
+                                epochs, seed, method, out, tag)
+                runs[(method, q)].append({**row, **whole_groups(masks)})
     report = []
     for q in fractions:
-        report += study_report({m: runs[(m, q)] for m in STUDY_METHODS}, base_acc, q, epochs)
+        report += study_report({m: runs[(m, q)] for m in STUDY_METHODS}, base_acc, q, epochs,
+                               tuple(map(sum, zip(*groups.values()))))
     report += ["permuted-child null of D (faithful, seed 0's rows, "
                f"{args.permutations} permutations):"]
     report += null_summary(model, train_set, pairs, groups, deps0, args)
@@ -361,7 +363,16 @@ def study_run(args, model, masks, ft_set, test_set, children, augment, epochs, s
     return row
 
 
-def study_report(runs: dict, base_acc: float, q: float, epochs: int) -> list[str]:
+def whole_groups(masks: dict) -> dict:
+    """How a mask's cuts fall: parent groups cut from every child group (their units die) and
+    child groups cut off from every parent group (they keep only their bias)."""
+    keeps = [torch.as_tensor(k) != 0 for k in masks.values()]
+    return {"parents_cut": sum(int((~k).all(dim=0).sum()) for k in keeps),
+            "children_cut": sum(int((~k).all(dim=1).sum()) for k in keeps)}
+
+
+def study_report(runs: dict, base_acc: float, q: float, epochs: int,
+                 n_groups: tuple[int, int]) -> list[str]:
     """The table at one fraction (mean +- sd over seeds) and the tests against random blocks."""
     lines = [f"CIFAR-10 classroom CNN, baseline {100 * base_acc:.2f}%, q = {q} of every pair's "
              f"blocks ({runs['MINT'][0]['pruned_pct']:.2f}% of the weights), "
@@ -373,6 +384,11 @@ def study_report(runs: dict, base_acc: float, q: float, epochs: int) -> list[str
             m, sd = mean_sd([100 * r[key] for r in rows])
             cells.append(f"{m:>12.2f} +- {sd:4.2f}")
         lines.append(f"  {method:<24}" + "".join(cells))
+    lines.append(f"  whole groups cut, mean over seeds (of {n_groups[1]} parent and "
+                 f"{n_groups[0]} child groups): " + "; ".join(
+                     f"{m} {mean_sd([r['parents_cut'] for r in rows])[0]:.1f} parent / "
+                     f"{mean_sd([r['children_cut'] for r in rows])[0]:.1f} child"
+                     for m, rows in runs.items()))
     for method in ("MINT", "MINT (published mode)", "filter magnitude"):
         for key, label in STAGES[1:]:
             a = [100 * r[key] for r in runs[method]]
