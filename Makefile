@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp tools/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
 env: $(ENV_DEP)
@@ -44,7 +46,8 @@ book: $(ENV_DEP)
 binder-url:
 	@remote=$$(git remote get-url origin 2>/dev/null); \
 	repo=$$(echo "$$remote" | sed -nE 's#^(git@github\.com:|https://github\.com/)([^/]+/[^/]+)$$#\2#p' | sed 's#\.git$$##'); \
-	if [ -n "$$repo" ]; then echo "https://mybinder.org/v2/gh/$$repo/HEAD?urlpath=lab/tree/notebooks"; \
+	if [ -n "$$repo" ]; then echo "students (no solutions): https://mybinder.org/v2/gh/$$repo/HEAD?urlpath=lab/tree/student"; \
+	echo "with solutions, for self-study: https://mybinder.org/v2/gh/$$repo/HEAD?urlpath=lab/tree/notebooks"; \
 	else echo "origin is not a GitHub repository ($${remote:-none}); Binder needs one" >&2; exit 1; fi
 
 clean:

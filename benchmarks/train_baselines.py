@@ -9,10 +9,20 @@ shared machine are noisy: other processes competing for the cores can slow train
 times over, and two intra-op threads suffer more from that than one (see --threads).
 
 Usage: python benchmarks/train_baselines.py [--only mlp|cnn] [--seed 0] [--root DATA]
+       python benchmarks/train_baselines.py --course [--root DATA]
+
+``--course`` trains the quick-mode baselines the notebooks use (``pipeline.COURSE_BASELINES``)
+with the pipeline's own recipe, stores their weights in half precision in
+``mint_teach/baselines/`` (each file at most 2 MB, named like the cache entry it stands for) and
+records each file's SHA-256 and test accuracy in ``mint_teach/baselines/MANIFEST.json``;
+``tests/test_baselines.py`` checks both. A student's first run then loads these weights instead
+of training for minutes.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 import time
@@ -78,6 +88,53 @@ def run_one(which: str, *, root, seed: int, device, progress: bool) -> dict:
             "target": r["target"], "paper": r["paper"]}
 
 
+MAX_SHIPPED_BYTES = 2_000_000
+
+
+def ship_course_baselines(*, root=None, device=None, progress: bool = True) -> list[dict]:
+    """Train every ``pipeline.COURSE_BASELINES`` network and store it in the package."""
+    from mint_teach import pipeline, train
+    from mint_teach.config import write_atomic
+
+    manifest_path = pipeline.SHIPPED_DIR / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    rows = []
+    for label, fields in pipeline.COURSE_BASELINES.items():
+        cfg = pipeline.MintConfig(**fields, root=root, device=device, progress=progress,
+                                  reuse_checkpoint=False, out_dir=None)
+        train_set = load_dataset(cfg.dataset, root=root, train=True, download=False)
+        test_set = load_dataset(cfg.dataset, root=root, train=False, download=False)
+        t0 = time.perf_counter()
+        model, acc32, _ = pipeline.train_baseline(cfg, train_set, test_set)
+        train_s = time.perf_counter() - t0
+        _, name, key = pipeline.baseline_file(cfg, train_set)
+        half = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
+                for k, v in model.state_dict().items()}
+        model.load_state_dict(half)  # the weights a student will load, rounded as stored
+        acc16 = train.evaluate(model, test_set, device=device)
+        meta = {"test_acc": acc16, "test_items": len(test_set), "recipe": key,
+                "dtype": "float16"}
+        target = pipeline.SHIPPED_DIR / name
+        write_atomic(target, lambda f: torch.save({"state_dict": half, "meta": meta}, f))
+        size = target.stat().st_size
+        if size > MAX_SHIPPED_BYTES:
+            target.unlink()
+            raise SystemExit(f"{name}: {size:,} bytes is over the {MAX_SHIPPED_BYTES:,}-byte cap")
+        for old, entry in list(manifest.items()):  # a file this label shipped before
+            if entry.get("label") == label and old != name:
+                (pipeline.SHIPPED_DIR / old).unlink(missing_ok=True)
+                del manifest[old]
+        manifest[name] = {"label": label, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+                          "bytes": size, "test_acc": round(acc16, 6), "test_items": len(test_set),
+                          "test_acc_float32": round(acc32, 6), "train_seconds": round(train_s, 1)}
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        write_atomic(manifest_path, lambda f: f.write(text.encode()))
+        print(f"{label}: {name}, {size:,} bytes, test accuracy {100 * acc16:.2f} % "
+              f"(float32 {100 * acc32:.2f} %), trained in {train_s:.0f} s", flush=True)
+        rows.append(manifest[name])
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description="Train the baseline networks (MNIST MLP, CIFAR-10 classroom CNN) and print "
@@ -92,7 +149,22 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch intra-op threads (default: torch's choice, one per core)")
     ap.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    ap.add_argument("--course", action="store_true",
+                    help="train the notebooks' quick-mode baselines and ship them in "
+                         "mint_teach/baselines/ (half precision, <= 2 MB each)")
     args = ap.parse_args(argv)
+    if args.course:
+        if args.threads is not None and args.threads < 1:
+            ap.error(f"--threads must be >= 1; got {args.threads}")
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        try:
+            ship_course_baselines(root=args.root, device=args.device,
+                                  progress=not args.no_progress)
+        except FileNotFoundError as exc:
+            print(f"train_baselines.py: {str(exc).splitlines()[0]}")
+            return 2
+        return 0
     if args.threads is not None:
         if args.threads < 1:
             ap.error(f"--threads must be >= 1; got {args.threads}")

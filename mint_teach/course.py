@@ -20,15 +20,21 @@ FALLBACK = "digits"
 
 
 def source_hash() -> str:
-    """SHA-256 (first 16 hex digits) of every ``mint_teach/*.py`` source, in name order.
+    """SHA-256 (first 16 hex digits) of the package: every ``*.py`` source under
+    ``mint_teach/`` (subpackages included) and the shipped baseline weights, in path order.
 
     ``make notebooks`` records it in each executed notebook's metadata; the freshness test
     compares it with the sources of the checkout.
     """
+    package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
+    files = [*package.rglob("*.py"), *package.glob("baselines/*")]
+    for path in sorted(files, key=lambda p: p.relative_to(package).as_posix()):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode())
+        data = path.read_bytes()
+        digest.update(data.replace(b"\r\n", b"\n") if path.suffix == ".py" else data)
     return digest.hexdigest()[:16]
 
 

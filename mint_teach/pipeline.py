@@ -272,11 +272,23 @@ def _build(cfg: MintConfig, example: data.ImageDataset) -> nn.Module:
                               num_classes=len(example.classes))
 
 
-def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, float, bool]:
-    """Train the unpruned network (section 1), or load a cached checkpoint of the same recipe.
+# Quick-mode baselines shipped with the package (made by ``benchmarks/train_baselines.py
+# --course``): a student's first run loads them instead of training for minutes. Each file is
+# named like a cache entry, ``<dataset>-<model>-<recipe hash>.pt``, so a changed recipe, seed
+# or architecture never matches one; MANIFEST.json records each file's SHA-256 and accuracy.
+SHIPPED_DIR = Path(__file__).resolve().parent / "baselines"
 
-    Returns (model, test accuracy, whether a checkpoint was reused).
-    """
+# The baselines the notebooks train in quick mode (``MintConfig`` fields), shipped as above.
+COURSE_BASELINES: dict[str, dict] = {
+    "mnist-mlp": dict(dataset="mnist", model="mlp", quick=True),
+    "cifar10-cnn": dict(dataset="cifar10", model="cnn", quick=True,
+                        train={"epochs": 5, "train_per_class": 2500}),
+}
+
+
+def baseline_file(cfg: MintConfig, train_set) -> tuple[nn.Module, str, str]:
+    """The freshly initialised network of ``cfg`` (seeded), its checkpoint file name and the
+    recipe key that names it: everything that shapes the trained weights goes into the key."""
     recipe = _recipe(cfg)
     per_class = recipe.pop("train_per_class", None)
     augment = recipe.pop("augment", False)
@@ -287,14 +299,53 @@ def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, flo
                       "per_class": per_class, "augment": augment, "shapes": shapes, **recipe,
                       **({"root": str(cfg.root)} if cfg.dataset == "imagefolder" else {})},
                      sort_keys=True)
-    path = cache_dir() / "checkpoints" / (
-        f"{cfg.dataset}-{cfg.model}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt")
-    if cfg.reuse_checkpoint and path.is_file():
-        try:
-            meta = train.load_checkpoint(model, path)
-        except train.CheckpointError as exc:
-            _move_aside(path, exc)
-        else:
+    name = f"{cfg.dataset}-{cfg.model}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt"
+    return model, name, key
+
+
+def shipped_baseline(name: str) -> Path | None:
+    """The shipped weight file called ``name``, or None when the package has none."""
+    path = SHIPPED_DIR / name
+    return path if path.is_file() else None
+
+
+def baseline_available(cfg: MintConfig, train_set) -> str | None:
+    """Where :func:`train_baseline` would find trained weights for ``cfg`` without training:
+    "cache", "shipped", or None (it would train)."""
+    _, name, _ = baseline_file(cfg, train_set)
+    if (cache_dir() / "checkpoints" / name).is_file():
+        return "cache"
+    return "shipped" if shipped_baseline(name) else None
+
+
+def train_baseline(cfg: MintConfig, train_set, test_set) -> tuple[nn.Module, float, bool]:
+    """Train the unpruned network (section 1), or load trained weights of the same recipe.
+
+    With ``cfg.reuse_checkpoint`` (the default) the weights come from the per-user cache, else
+    from the files shipped in ``mint_teach/baselines`` (the course's quick-mode networks, stored
+    in half precision), and only then is the network trained (and cached). Set
+    ``reuse_checkpoint=False`` to watch it train.
+
+    Returns (model, test accuracy, whether trained weights were reused).
+    """
+    recipe = _recipe(cfg)
+    per_class = recipe.pop("train_per_class", None)
+    augment = recipe.pop("augment", False)
+    model, name, key = baseline_file(cfg, train_set)
+    path = cache_dir() / "checkpoints" / name
+    if cfg.reuse_checkpoint:
+        for candidate in (path, shipped_baseline(name)):
+            if candidate is None or not candidate.is_file():
+                continue
+            try:
+                meta = train.load_checkpoint(model, candidate)
+            except train.CheckpointError as exc:
+                if candidate != path:
+                    raise  # a damaged package file: say so rather than train silently
+                _move_aside(path, exc)
+                torch.manual_seed(cfg.seed)
+                model = _build(cfg, train_set)
+                continue
             if meta.get("test_items") != len(test_set):  # cached accuracy: another test set
                 meta["test_acc"] = train.evaluate(model, test_set, device=cfg.device)
             return model, float(meta["test_acc"]), True

@@ -73,7 +73,8 @@ def test_notebook_follows_the_course_conventions(path):
     for ex in exercises:
         assert "answer = None" in ex.source and "mt.checks.check_" in ex.source
     for sol in solutions:
-        assert sol.metadata.get("jupyter", {}).get("source_hidden") is True
+        folded = sol.metadata.get("jupyter", {})  # source and outputs hidden until clicked
+        assert folded.get("source_hidden") is True and folded.get("outputs_hidden") is True
         assert "mt.checks.check_" in sol.source
     # saved in quick mode with outputs, so readers on GitHub see the figures; no saved errors
     assert all(c.get("execution_count") for c in code), "notebook is not fully executed"
@@ -92,7 +93,22 @@ def test_committed_outputs_match_the_sources(path):
         f"{path.name}'s saved outputs were computed with mint_teach sources {recorded}, the "
         f"checkout has {source_hash()}: run `make notebooks NB={path.stem[:2]}` (all: `make "
         "notebooks`) and commit the notebook")
+    code = nb.metadata["mint_teach"].get("code_hash")
+    assert code == _tools().code_hash(nb), (
+        f"{path.name}'s code cells changed after its outputs were saved: run `make notebooks "
+        f"NB={path.stem[:2]}` and commit the notebook")
     assert "not measured yet" not in nb.cells[0].source
+
+
+def test_code_hash_sees_code_edits_but_not_line_endings():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    tools = _tools()
+    before = tools.code_hash(nb)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    cell.source = cell.source.replace("\n", "\r\n")
+    assert tools.code_hash(nb) == before
+    cell.source += "\nx = 1"
+    assert tools.code_hash(nb) != before
 
 
 def _numbers(text: str) -> set[str]:
@@ -118,21 +134,60 @@ def test_no_answer_is_shown_before_its_exercise(path):
 
 
 def test_student_copy_has_no_answers(tmp_path):
-    """`make student`: no solution cells, exercise outputs cleared, everything else kept."""
-    written = _tools().student_copy(tmp_path)
-    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
-    for original, copy in zip(NOTEBOOKS, written):
+    """`make student`: no solution or claim cells, exercise outputs cleared, the rest kept,
+    files readable by others (the user's umask), the cited documents beside them."""
+    old = os.umask(0o022)
+    try:
+        written = _tools().student_copy(tmp_path)
+    finally:
+        os.umask(old)
+    notebooks = [p for p in written if p.suffix == ".ipynb"]
+    assert [p.name for p in notebooks] == [p.name for p in NOTEBOOKS]
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+    for original, copy in zip(NOTEBOOKS, notebooks):
         full, student = (nbformat.read(p, as_version=4) for p in (original, copy))
         nbformat.validate(student)
-        assert not _tagged(student, "solution")
+        assert not _tagged(student, "solution") and not _tagged(student, "claim")
         assert len(_tagged(student, "exercise")) == len(_tagged(full, "exercise"))
-        assert len(student.cells) == len(full.cells) - len(_tagged(full, "solution"))
+        removed = len(_tagged(full, "solution")) + len(_tagged(full, "claim"))
+        assert len(student.cells) == len(full.cells) - removed
+        for cell in student.cells:  # every relative link resolves from where the copy is
+            if cell.cell_type == "markdown":
+                for target in re.findall(r"\]\((?!https?:|#)([^)#\s]+)", cell.source):
+                    assert (tmp_path / target).exists(), (copy.name, target)
+        assert not (tmp_path / "docs" / "teaching.md").exists()
         for cell in _tagged(student, "exercise"):
             assert cell.outputs == [] and "answer = None" in cell.source
         texts = [_text(c) for c in student.cells if c.cell_type == "code"]
         assert not any(checks.CORRECT in t for t in texts)
         assert sum("image/png" in o.get("data", {}) for c in student.cells
                    if c.cell_type == "code" for o in c.outputs) > 0  # figures kept
+
+
+@pytest.fixture(scope="module")
+def student_folder(tmp_path_factory):
+    """One student copy (`make student`) for the tests that run it."""
+    folder = tmp_path_factory.mktemp("student")
+    _tools().student_copy(folder)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_notebook_runs_unanswered(path, student_folder, monkeypatch):
+    """The student copy runs top to bottom in quick mode from where it is written, with every
+    exercise unanswered: nothing a later cell needs lives only in a removed cell, and every
+    checker says the exercise is not answered yet."""
+    monkeypatch.setenv("MINT_TEACH_QUICK", "1")
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    nb = nbformat.read(student_folder / path.name, as_version=4)
+    _tools().run(nb, timeout=1200, cwd=student_folder)  # raises on the first failing cell
+    exercises = _tagged(nb, "exercise")
+    assert exercises
+    for cell in exercises:
+        assert checks.NOT_YET in _text(cell), cell.source
+        assert checks.CORRECT not in _text(cell)
 
 
 @pytest.mark.slow

@@ -10,8 +10,11 @@ kernel's path. It records in the notebook's metadata (``metadata.mint_teach``) t
 the measured time and memory into the header between the ``<!-- measured -->`` markers, and
 replaces the file atomically. A notebook that fails is left untouched and the command exits 1.
 
-``student`` writes copies without the cells tagged ``solution`` and with the outputs of the
-cells tagged ``exercise`` cleared, so no answer is visible.
+``student`` writes copies without the cells tagged ``solution`` or ``claim`` and with the
+outputs of the cells tagged ``exercise`` cleared, so no answer is visible; the documents the
+notebooks link to (``../docs/*.md``, the teaching guide excepted) are copied beside them into
+``docs/`` and the links rewritten, so a copy handed out as a folder is complete. Files get the
+user's umask, like any file the user writes.
 """
 from __future__ import annotations
 
@@ -36,29 +39,84 @@ PEAK_CELL = ("import os as _o, resource as _r, sys as _s\n"
              "_r.getrusage(_r.RUSAGE_SELF).ru_maxrss // (1024 if _s.platform == 'darwin' else 1))")
 
 
+class UsageError(Exception):
+    """A user error: the command prints its one-line message and exits with status 2."""
+
+
 def course_notebooks(names=()) -> list[Path]:
     """The numbered notebooks, or those whose file name starts with one of ``names``."""
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if names:
         paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
         if not paths:
-            raise SystemExit(f"no notebook matches {list(names)}; have "
+            raise UsageError(f"no notebook matches {list(names)}; have "
                              f"{[p.name for p in sorted(NOTEBOOKS.glob('[0-9][0-9]_*.ipynb'))]}")
     return paths
 
 
-def _write(nb, path: Path) -> None:
-    """Write ``nb`` to ``path`` through a unique temporary file in the same folder."""
-    import nbformat
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".ipynb", dir=path.parent)
+
+def _write_text(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` through a unique temporary file in the same folder, with the
+    mode a plain ``open(path, "w")`` would give (mkstemp alone makes it 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix or ".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            nbformat.write(nb, fh)
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write(nb, path: Path) -> None:
+    """Write ``nb`` to ``path`` atomically (see :func:`_write_text`)."""
+    import nbformat
+
+    _write_text(nbformat.writes(nb) + "\n", path)
+
+
+def read_notebook(path: Path):
+    """``nbformat.read`` with a one-line error naming the file when it is not a notebook."""
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such notebook") from None
+    except Exception as err:  # noqa: BLE001 - NotJSONError, ValidationError, UnicodeError...
+        first = (str(err).splitlines() or [type(err).__name__])[0][:120]
+        raise UsageError(f"{path}: not a readable notebook ({type(err).__name__}: {first})") \
+            from None
+
+
+def code_hash(nb) -> str:
+    """SHA-256 (first 16 hex digits) of the notebook's code cells, in order, with line endings
+    normalised: the saved outputs are stale when it differs from the one recorded."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.replace("\r\n", "\n").encode())
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def fold_solutions(nb) -> None:
+    """Hide every solution cell's source and outputs in JupyterLab (one click shows them)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
+            jupyter = cell.metadata.setdefault("jupyter", {})
+            jupyter["source_hidden"] = True
+            jupyter["outputs_hidden"] = True
 
 
 def measured_line(seconds: float, peak_mb: float) -> str:
@@ -75,15 +133,16 @@ def kernel_env() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in paths if p != str(ROOT)])
 
 
-def run(nb, timeout: int = 1200) -> tuple[float, float]:
-    """Execute the notebook object ``nb`` in place; return (seconds, kernel peak memory in MB)."""
+def run(nb, timeout: int = 1200, cwd: Path = NOTEBOOKS) -> tuple[float, float]:
+    """Execute the notebook object ``nb`` in place, in the folder ``cwd``; return (seconds,
+    kernel peak memory in MB)."""
     import nbclient
     import nbformat
 
     kernel_env()
     nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+                                     resources={"metadata": {"path": str(cwd)}})
     start = time.perf_counter()
     try:
         client.execute()
@@ -101,10 +160,11 @@ def execute(path: Path, timeout: int = 1200) -> dict:
     sys.path.insert(0, str(ROOT))
     from mint_teach.course import source_hash
 
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
+    fold_solutions(nb)
     seconds, peak_mb = run(nb, timeout)
-    info = {"source_hash": source_hash(), "quick_seconds": round(seconds, 1),
-            "peak_memory_mb": round(peak_mb, 1)}
+    info = {"source_hash": source_hash(), "code_hash": code_hash(nb),
+            "quick_seconds": round(seconds, 1), "peak_memory_mb": round(peak_mb, 1)}
     nb.metadata["mint_teach"] = info
     first = nb.cells[0]
     if first.cell_type == "markdown" and MARK.search(first.source):
@@ -113,25 +173,67 @@ def execute(path: Path, timeout: int = 1200) -> dict:
     return info
 
 
+DOC_LINK = re.compile(r"\]\(\.\./docs/([A-Za-z0-9_.-]+\.md)(#[^)]*)?\)")
+TEACHER_ONLY = {"teaching.md"}  # answers and rubric: never in a student copy
+
+
+def _cited_docs(texts) -> set[str]:
+    """The docs/*.md files linked from ``texts``, and those they link to, teacher pages out."""
+    todo = {m.group(1) for t in texts for m in DOC_LINK.finditer(t)}
+    found: set[str] = set()
+    while todo:
+        name = todo.pop()
+        path = ROOT / "docs" / name
+        if name in found or name in TEACHER_ONLY or not path.is_file():
+            continue
+        found.add(name)
+        text = path.read_text(encoding="utf-8")
+        todo |= {m.group(1) for m in re.finditer(r"\]\(([A-Za-z0-9_.-]+\.md)(#[^)]*)?\)", text)}
+    return found
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    if out.resolve() in (ROOT.resolve(), NOTEBOOKS.resolve()):
+        raise UsageError(f"--out {out}: would overwrite the course notebooks; choose another folder")
+
+
 def student_copy(out: Path, paths=None) -> list[Path]:
     """Write student copies of ``paths`` (default: every course notebook) into ``out``.
 
-    nbconvert's ``TagRemovePreprocessor`` drops the cells tagged ``solution`` and clears the
-    outputs of the cells tagged ``exercise``."""
-    import nbformat
+    nbconvert's ``TagRemovePreprocessor`` drops the cells tagged ``solution`` and ``claim``
+    and clears the outputs of the cells tagged ``exercise``; the documents the notebooks cite
+    are copied into ``out/docs`` and the links pointed there. Only the files named here are
+    written; nothing else in ``out`` is touched."""
     from nbconvert.preprocessors import TagRemovePreprocessor
 
-    strip = TagRemovePreprocessor(remove_cell_tags={"solution"},
+    out = Path(out)
+    _check_out(out)
+    strip = TagRemovePreprocessor(remove_cell_tags={"solution", "claim"},
                                   remove_all_outputs_tags={"exercise"})
+    notebooks = [read_notebook(path) for path in (paths or course_notebooks())]
+    texts = [c.source for nb in notebooks for c in nb.cells if c.cell_type == "markdown"]
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in paths or course_notebooks():
-        nb, _ = strip.preprocess(nbformat.read(path, as_version=4), {})
+    for path, nb in zip(paths or course_notebooks(), notebooks):
+        nb, _ = strip.preprocess(nb, {})
         for cell in nb.cells:
             if "exercise" in cell.metadata.get("tags", []) and cell.cell_type == "code":
                 cell.execution_count = None  # no hint of an earlier run either
+            if cell.cell_type == "markdown":
+                cell.source = DOC_LINK.sub(lambda m: f"](docs/{m.group(1)}{m.group(2) or ''})",
+                                           cell.source)
+        nb.metadata.pop("mint_teach", None)
         target = out / path.name
         _write(nb, target)
+        written.append(target)
+    docs = _cited_docs(texts)
+    if docs:
+        (out / "docs").mkdir(exist_ok=True)
+    for name in sorted(docs):
+        target = out / "docs" / name
+        _write_text((ROOT / "docs" / name).read_text(encoding="utf-8"), target)
         written.append(target)
     return written
 
@@ -144,12 +246,17 @@ def main(argv=None) -> int:
     stu = sub.add_parser("student", help="write the student copy")
     stu.add_argument("--out", default=str(ROOT / "build" / "student"))
     args = parser.parse_args(argv)
-    if args.command == "student":
-        for target in student_copy(Path(args.out)):
-            print(f"wrote {target}")
-        return 0
+    try:
+        if args.command == "student":
+            for target in student_copy(Path(args.out)):
+                print(f"wrote {target}")
+            return 0
+        paths = course_notebooks(args.names)
+    except (UsageError, OSError) as err:
+        print(f"notebooks.py {args.command}: {err}", file=sys.stderr)
+        return 2
     failed = []
-    for path in course_notebooks(args.names):
+    for path in paths:
         print(f"{path.name}: running ...", flush=True)
         try:
             info = execute(path)
