@@ -10,7 +10,8 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11+")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAME = {"torch": "pytorch-cpu"}  # PyPI name -> conda-forge name where they differ
-PIP_ONLY = {"playwright"}  # the browser test's driver; not needed on Binder
+PIP_ONLY = {"playwright",  # the browser test's driver; not needed on Binder
+            "sphinx", "myst-nb", "sphinx-book-theme"}  # the website builder (site extra)
 
 
 def _split(spec: str) -> tuple[str, str]:
