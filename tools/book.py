@@ -105,7 +105,12 @@ def replace_out(built: Path, out: Path) -> None:
     if out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
         os.rename(out, old / "site")
-        os.rename(built, out)
+        try:
+            os.rename(built, out)
+        except OSError:
+            os.rename(old / "site", out)  # put the previous site back as it was
+            old.rmdir()
+            raise
         shutil.rmtree(old)
     else:
         os.rename(built, out)
