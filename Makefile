@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ENV_DEP ?= $(STAMP)
 NICE ?= nice -n 10
 
-.PHONY: demo test lab env clean notebooks student book binder-url
+.PHONY: demo test lab env clean notebooks student book book-student binder-url
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,9 +38,17 @@ notebooks: $(ENV_DEP)
 student: $(ENV_DEP)
 	$(PY) tools/notebooks.py student --out build/student
 
-# The course as a static website, from the committed outputs (no execution): build/site/.
+# The course as a static website (Sphinx with MyST-NB and the book theme), from the committed
+# outputs (no execution), readable offline. `make book`: build/site/, every solution folded
+# behind a "Show solution" button, teacher pages included. `make book-student` (or
+# `make book EDITION=student`): build/site-student/, no solutions, no teacher pages.
+# tools/book.py replaces only a folder it built itself (or an empty one).
+EDITION ?= full
 book: $(ENV_DEP)
-	$(PY) tools/book.py --out build/site
+	$(PY) tools/book.py --edition $(EDITION) --out build/$(if $(filter student,$(EDITION)),site-student,site)
+
+book-student: $(ENV_DEP)
+	$(PY) tools/book.py --edition student --out build/site-student
 
 # The mybinder.org address of this clone's GitHub remote (nothing is printed for other remotes).
 binder-url:

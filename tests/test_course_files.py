@@ -57,7 +57,8 @@ def test_readme_points_at_no_repository_that_may_not_exist():
     assert "session" not in text.lower()
 
 
-@pytest.mark.parametrize("target", ["notebooks", "student", "book", "demo", "test", "lab"])
+@pytest.mark.parametrize("target", ["notebooks", "student", "book", "book-student", "demo",
+                                    "test", "lab"])
 def test_makefile_has_the_course_targets(target):
     out = subprocess.run(["make", "-n", target, "PY=python", "ENV_DEP="], cwd=ROOT,
                          capture_output=True, text=True)
