@@ -20,14 +20,16 @@ FALLBACK = "digits"
 
 
 def source_hash() -> str:
-    """SHA-256 (first 16 hex digits) of every ``mint_teach/*.py`` source, in name order.
+    """SHA-256 (first 16 hex digits) of every ``.py`` source of ``mint_teach`` and its
+    sub-packages (``checks/``), in path order.
 
     ``make notebooks`` records it in each executed notebook's metadata; the freshness test
     compares it with the sources of the checkout.
     """
+    package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode())
+    for path in sorted(package.rglob("*.py"), key=lambda p: p.relative_to(package).as_posix()):
+        digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
     return digest.hexdigest()[:16]
 
