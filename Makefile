@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ENV_DEP ?= $(STAMP)
 NICE ?= nice -n 10
 
-.PHONY: demo test lab env clean notebooks student book binder-url
+.PHONY: demo test lab env clean notebooks student book figures binder-url
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ student: $(ENV_DEP)
 # The course as a static website, from the committed outputs (no execution): build/site/.
 book: $(ENV_DEP)
 	$(PY) tools/book.py --out build/site
+
+# Every course figure as a PNG tagged 200 dpi, from the saved outputs (no execution):
+# build/figures/<notebook>/<cell>-<n>.png.
+figures: $(ENV_DEP)
+	$(PY) tools/figures.py --out build/figures
 
 # The mybinder.org address of this clone's GitHub remote (nothing is printed for other remotes).
 binder-url:
