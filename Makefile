@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ENV_DEP ?= $(STAMP)
 NICE ?= nice -n 10
 
-.PHONY: demo test lab env clean notebooks student book figures binder-url
+.PHONY: demo test lab env clean notebooks student book figures nbgrader binder-url
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,11 +45,18 @@ book: $(ENV_DEP)
 figures: $(ENV_DEP)
 	$(PY) tools/figures.py --out build/figures
 
-# The mybinder.org address of this clone's GitHub remote (nothing is printed for other remotes).
+# The course as an nbgrader course folder (build/nbgrader/): each exercise an answer cell with
+# a solution region and a locked checker cell; then nbgrader generate_assignment mint there.
+nbgrader: $(ENV_DEP)
+	$(PY) tools/nbgrader_meta.py --out build/nbgrader
+
+# The mybinder.org addresses of this clone's GitHub remote: the student edition (written by
+# postBuild) and the notebooks with solutions (nothing is printed for other remotes).
 binder-url:
 	@remote=$$(git remote get-url origin 2>/dev/null); \
 	repo=$$(echo "$$remote" | sed -nE 's#^(git@github\.com:|https://github\.com/)([^/]+/[^/]+)$$#\2#p' | sed 's#\.git$$##'); \
-	if [ -n "$$repo" ]; then echo "https://mybinder.org/v2/gh/$$repo/HEAD?urlpath=lab/tree/notebooks"; \
+	if [ -n "$$repo" ]; then echo "students:       https://mybinder.org/v2/gh/$$repo/HEAD?urlpath=lab/tree/student"; \
+	echo "with solutions: https://mybinder.org/v2/gh/$$repo/HEAD?urlpath=lab/tree/notebooks"; \
 	else echo "origin is not a GitHub repository ($${remote:-none}); Binder needs one" >&2; exit 1; fi
 
 clean:

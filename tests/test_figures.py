@@ -1,4 +1,4 @@
-"""tools/figures.py (`make figures`): every saved figure as a PNG tagged 200 dpi, pixels unchanged."""
+"""tools/figures.py (`make figures`): every saved figure as a PNG tagged 200 dpi, same pixels."""
 from __future__ import annotations
 
 import base64

@@ -39,12 +39,10 @@ class FiguresError(Exception):
 def course_notebooks(names=()) -> list[Path]:
     """The numbered notebooks, or those whose file name starts with one of ``names``."""
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if names:
-        paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
-        if not paths:
-            raise FiguresError(f"no notebook matches {list(names)}; have "
-                               f"{[p.name[:2] for p in sorted(NOTEBOOKS.glob('[0-9][0-9]_*.ipynb'))]}")
-    return paths
+    chosen = [p for p in paths if not names or any(p.name.startswith(n) for n in names)]
+    if not chosen:
+        raise FiguresError(f"no notebook matches {list(names)}; have {[p.name[:2] for p in paths]}")
+    return chosen
 
 
 def figures_of(path: Path) -> list[tuple[str, bytes]]:
