@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ENV_DEP ?= $(STAMP)
 NICE ?= nice -n 10
 
-.PHONY: demo test lab env clean notebooks student book book-student binder-url
+.PHONY: demo test lab env clean notebooks student book book-student figures nbgrader binder-url
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +50,18 @@ book: $(ENV_DEP)
 book-student: $(ENV_DEP)
 	$(PY) tools/book.py --edition student --out build/site-student
 
-# The mybinder.org address of this clone's GitHub remote (nothing is printed for other remotes).
+# Every course figure as a PNG tagged 200 dpi, from the saved outputs (no execution):
+# build/figures/<notebook>/<cell>-<n>.png.
+figures: $(ENV_DEP)
+	$(PY) tools/figures.py --out build/figures
+
+# The course as an nbgrader course folder (build/nbgrader/): each exercise an answer cell with
+# a solution region and a locked checker cell; then nbgrader generate_assignment mint there.
+nbgrader: $(ENV_DEP)
+	$(PY) tools/nbgrader_meta.py --out build/nbgrader
+
+# The mybinder.org addresses of this clone's GitHub remote: the student edition (written by
+# postBuild) and the notebooks with solutions (nothing is printed for other remotes).
 binder-url:
 	@remote=$$(git remote get-url origin 2>/dev/null); \
 	repo=$$(echo "$$remote" | sed -nE 's#^(git@github\.com:|https://github\.com/)([^/]+/[^/]+)$$#\2#p' | sed 's#\.git$$##'); \

@@ -1,9 +1,9 @@
 """Why MINT's masks fall short on the MNIST MLP at 96 %: checks of the dependency matrix.
 
-The README's MNIST section says the conditional-GMI values of layer 2 (fc1 -> fc2, 20 x 20
-groups) sit at the estimator's noise floor and follow the parent groups' activation scale. This
-script measures each part of that claim on the baseline that ``reproduce_mnist.py`` trains
-(reused from the cache when present) and prints the figures:
+The MNIST report in docs/reproduction.md says the conditional-GMI values of layer 2 (fc1 ->
+fc2, 20 x 20 groups) sit at the estimator's noise floor and follow the parent groups'
+activation scale. This script measures each part of that claim on the baseline that
+``reproduce_mnist.py`` trains (reused from the cache when present) and prints the figures:
 
 1. D's spread over the 400 blocks against the permuted-child null (``mi.dependency_null``: D
    with the child rows permuted, what "no child-parent dependence" looks like to the

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mint_teach demo`` and ``python -m mint_teach run ...``.
+"""Command line: ``python -m mint_teach demo``, ``run ...`` and ``check``.
 
 A thin shell on :func:`mint_teach.pipeline.run_mint`. Every configuration error is found
 before any training (``MintConfig`` checks each field, ``run_mint`` checks the layer pairs,
@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="MINT on scikit-learn's digits, offline, in about ten seconds",
                    description="Train the digits MLP, prune it with MINT and with magnitude "
                                "pruning at the same sparsity, and print the table.")
+    c = sub.add_parser("check", help="is this machine ready for the course? (exit status 0 "
+                                     "only when ready)",
+                       description="Python, packages, data, baseline weights, memory and disk, "
+                                   "one line each, then 'ready' or what to do.")
+    c.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA or cache)")
+    c.add_argument("--download", action="store_true",
+                   help="first download MNIST and CIFAR-10 if they are missing (needs network)")
     r = sub.add_parser("run", help="run MINT on a dataset and model of your choice",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--dataset", default="mnist",
@@ -85,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "check":
+        from . import doctor
+
+        return doctor.main(args.root, download=args.download)
     from . import distributed
     from .pipeline import MintConfig, run_mint
 

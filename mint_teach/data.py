@@ -403,7 +403,7 @@ def _check_image_tree(folder: Path, split: str) -> list[str]:
     """The class names of ``folder/split``, or an error that shows the expected layout."""
     layout = ("expected ROOT/train/<class>/*.JPEG and ROOT/val/<class>/*.JPEG with the same "
               "class folders in both (ILSVRC2012's flat val/ folder must first be sorted into "
-              "class folders; see the README)")
+              "class folders; see docs/reproduction.md, Staging ImageNet)")
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder root {str(folder)!r} does not exist; {layout}")
     found = {}

@@ -40,7 +40,7 @@ def test_binder_prefetches_the_datasets_without_failing_the_build():
 
 def test_every_cited_method_document_is_in_the_repository():
     cited = set()
-    for path in [*ROOT.glob("mint_teach/*.py"), *ROOT.glob("benchmarks/*.py"),
+    for path in [*ROOT.glob("mint_teach/**/*.py"), *ROOT.glob("benchmarks/*.py"),
                  *ROOT.glob("notebooks/*.ipynb")]:
         text = path.read_text(encoding="utf-8")
         assert "MINT_METHOD.md" not in text, path
