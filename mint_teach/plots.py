@@ -115,8 +115,8 @@ def plot_block_pvalues(pvalues, *, ax=None, title: str | None = None):
     Examples
     --------
     >>> fig = plot_block_pvalues(torch.full((3, 4), 0.5), title="toy")
-    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()][:3]
-    ['0', '1', '2']
+    >>> all(float(t).is_integer() for t in fig.axes[0].get_xticks())  # whole groups only
+    True
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     import matplotlib.pyplot as plt
