@@ -403,17 +403,21 @@ def mst_graph(points: Any, membership: Any | None = None) -> nx.Graph:
     return graph
 
 
-def draw_mst(points: Any, membership: Any | None = None, *, ax: Any = None) -> Any:
+def draw_mst(points: Any, membership: Any | None = None, *, ax: Any = None,
+             names: Any = None) -> Any:
     """Draw the MST of 2-D points, nodes coloured by sample, crossing edges in red.
 
     The red edges are the ones the Friedman-Rafsky count R counts (section 4a). Uses the
-    first two coordinates. Returns the matplotlib axes.
+    first two coordinates. A legend names each sample's colour and the two kinds of edge:
+    ``names`` maps a membership label to its name (default: labels 0 and 1 are "sample A" and
+    "sample B", any other label is shown as it is). Returns the matplotlib axes.
 
     The toolkit's other figures live in ``plots``; this one stays beside :func:`mst_graph`
     because notebook 02 builds a tree and draws it in the same step (``mt.graphs.draw_mst``),
     so the picture is met where the tree is taught.
     """
     import matplotlib.pyplot as plt  # imported here so the module works without a display
+    from matplotlib.lines import Line2D
 
     graph = mst_graph(points, membership)
     if ax is None:
@@ -429,4 +433,11 @@ def draw_mst(points: Any, membership: Any | None = None, *, ax: Any = None) -> A
     nx.draw_networkx_edges(graph, pos, edgelist=crossing, ax=ax, edge_color="red", width=2)
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=30)
     ax.set_title(f"MST: {len(crossing)} of {graph.number_of_edges()} edges cross (R)")
+    if names is None:
+        names = {0: "sample A", 1: "sample B"} if set(kinds) <= {0, 1} else {}
+    handles = [Line2D([], [], ls="", marker="o", color=palette(k % 10),
+                      label=str(names.get(kind, kind))) for k, kind in enumerate(kinds)]
+    handles += [Line2D([], [], color="0.6", label="edge within a sample"),
+                Line2D([], [], color="red", lw=2, label="edge across (counted in R)")]
+    ax.legend(handles=handles, fontsize="small", loc="best")
     return ax

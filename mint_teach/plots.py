@@ -1,5 +1,5 @@
-"""Figures: dependency heatmaps, mask pictures, accuracy against sparsity, training curves,
-reliability diagrams and robustness curves (read-only helpers).
+"""Figures: dependency heatmaps, mask pictures, block p-values, accuracy against sparsity,
+training curves, reliability diagrams and robustness curves (read-only helpers).
 
 Plots only read results; they compute nothing the pipeline or ``analysis`` lacks. The one
 figure kept elsewhere is ``graphs.draw_mst``, which notebook 02 teaches beside the tree it
@@ -14,8 +14,8 @@ import torch
 
 from .analysis import _check_reports, ece_from_bins
 
-__all__ = ["course_style", "plot_dependencies", "plot_masks", "plot_tradeoff", "plot_history",
-           "plot_reliability", "plot_robustness"]
+__all__ = ["course_style", "plot_dependencies", "plot_masks", "plot_block_pvalues",
+           "plot_tradeoff", "plot_history", "plot_reliability", "plot_robustness"]
 
 D_LABEL = "D = conditional GMI"
 COURSE_STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4),
@@ -101,6 +101,42 @@ def plot_masks(masks: dict, *, ncols: int = 3):
               Patch(facecolor="black", edgecolor="black", label="cut (weights zero)")]
     fig.legend(handles=legend, loc="upper right", ncols=2, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
+    return fig
+
+
+def plot_block_pvalues(pvalues, *, ax=None, title: str | None = None):
+    """Heat map of one layer pair's block p-values, ``(child groups, parent groups)``.
+
+    ``pvalues`` is what ``mi.block_pvalues`` returns for one pair: per block, the share of
+    permuted-child estimates (D itself counted) at or above its D. Small values (dark) are
+    blocks beyond the null. Group indices are
+    whole numbers, so the ticks are too. ``ax`` draws into existing axes. Returns the Figure.
+
+    Examples
+    --------
+    >>> fig = plot_block_pvalues(torch.full((3, 4), 0.5), title="toy")
+    >>> all(float(t).is_integer() for t in fig.axes[0].get_xticks())  # whole groups only
+    True
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib.pyplot as plt
+
+    p = torch.as_tensor(pvalues).detach().cpu().double()
+    if p.dim() != 2:
+        raise ValueError(f"pvalues must be a 2-D (child groups, parent groups) tensor; "
+                         f"got shape {tuple(p.shape)}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    im = ax.imshow(p.numpy(), cmap="viridis_r", vmin=0, vmax=1, aspect="auto",
+                   interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="block p-value (small: beyond the null)")
+    ax.set_xlabel("parent group i")
+    ax.set_ylabel("child group j")
+    _integer_ticks(ax)
+    if title is not None:
+        ax.set_title(title)
     return fig
 
 
@@ -205,7 +241,8 @@ def _reliability_panel(ax, name: str, report: Mapping) -> None:
 
 
 def plot_robustness(reports: Mapping[str, dict], ax=None):
-    """Draw accuracy against the attack budget eps, one curve per model.
+    """Draw accuracy (in %, as every accuracy of the course) against the attack budget eps,
+    one curve per model.
 
     Section 8. ``reports`` maps a name to a :func:`mint_teach.analysis.robustness_report`.
     Returns the matplotlib Figure.
@@ -218,11 +255,11 @@ def plot_robustness(reports: Mapping[str, dict], ax=None):
     else:
         fig = ax.figure
     for name, report in reports.items():
-        ax.plot(report["eps"], report["accuracy"], marker="o",
+        ax.plot(report["eps"], [100 * float(a) for a in report["accuracy"]], marker="o",
                 label=f"{name} ({report['attack'].upper()})")
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(0, 102)
     ax.set_xlabel("eps (L-inf budget, pixel units)")
-    ax.set_ylabel("accuracy under attack")
+    ax.set_ylabel("accuracy under attack (%)")
     ax.set_title("Adversarial robustness")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -189,6 +189,12 @@ def test_draw_mst_returns_axes():
     rng = np.random.default_rng(8)
     ax = graphs.draw_mst(rng.normal(size=(20, 2)), membership=[0] * 10 + [1] * 10)
     assert "edges cross" in ax.get_title()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["sample A", "sample B"]  # the two colours are named
+    assert any("counted in R" in text for text in legend)
+    ax = graphs.draw_mst(rng.normal(size=(6, 2)), membership=["x", "x", "x", "y", "y", "y"],
+                         names={"x": "joint", "y": "product"})
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["joint", "product"]
 
 
 def test_blockwise_argmin_matches_argmin_including_ties():

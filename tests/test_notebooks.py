@@ -9,6 +9,7 @@ working directory, with MINT_TEACH_QUICK=1. Exercises follow one pattern: a cell
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -82,6 +83,52 @@ def test_notebook_follows_the_course_conventions(path):
     assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs)
     for sol in solutions:
         assert checks.CORRECT in _text(sol)
+
+
+# every notebook whose markdown states results backs them with claim cells (03 and 07 too, once
+# theirs are written); a claim cell asserts, on variables computed just above it, a sentence of
+# the text: the execution tests run it, so a re-run that breaks the sentence fails
+CLAIMED = {"00_quickstart", "01_activations", "02_graphs", "04_mint_mnist", "05_mint_cifar10",
+           "06_beyond_accuracy"}
+
+
+def _claim_problems(source: str) -> list[str]:
+    """What keeps a cell from being a pure claim: any statement but ``assert`` (comments are
+    not statements), an assignment hidden in an assert (``:=``), or no assert at all."""
+    tree = ast.parse(source)
+    problems = [f"line {node.lineno}: {type(node).__name__}, not an assert"
+                for node in tree.body if not isinstance(node, ast.Assert)]
+    problems += [f"line {node.lineno}: an assignment expression (:=)"
+                 for node in ast.walk(tree) if isinstance(node, ast.NamedExpr)]
+    return problems if tree.body else ["no assert"]
+
+
+def test_claim_check_tells_asserts_from_other_code():
+    assert _claim_problems("# the cut weights stay zero\nassert a < b, 'why'\nassert c") == []
+    assert _claim_problems("x = 1\nassert x") == ["line 1: Assign, not an assert"]
+    assert _claim_problems("assert (n := 3) > 2") == ["line 1: an assignment expression (:=)"]
+    assert _claim_problems("print(1)") == ["line 1: Expr, not an assert"]
+    assert _claim_problems("# only a comment") == ["no assert"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claim_cells_only_assert(path):
+    """Claim cells hold asserts and comments only, each right after the code cell it checks,
+    so dropping them (the student copy) changes nothing the rest of the notebook computes."""
+    nb = nbformat.read(path, as_version=4)
+    claims = _tagged(nb, "claim")
+    if path.stem in CLAIMED:
+        assert claims, f"{path.name} has no claim cell"
+    for k, cell in enumerate(nb.cells):
+        tags = set(cell.metadata.get("tags", []))
+        if "claim" not in tags:
+            continue
+        assert cell.cell_type == "code" and not tags & {"exercise", "solution"}, (path.name, k)
+        assert not _claim_problems(cell.source), (path.name, k, _claim_problems(cell.source))
+        above = nb.cells[k - 1] if k else None
+        assert above is not None and above.cell_type == "code", (path.name, k, "follows no code")
+        assert not set(above.metadata.get("tags", [])) & {"exercise", "solution", "claim"}, (
+            path.name, k, "a claim follows the cell that computes what it asserts")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -35,6 +35,22 @@ def test_figures_a_student_can_read():
     plt.close(fig)
 
 
+def test_block_pvalue_map_has_whole_group_ticks():
+    """Group indices are integers: a 20 x 20 map must not be ticked 0.0, 2.5, ..., 17.5."""
+    p = torch.linspace(0.01, 1, 400).reshape(20, 20)
+    fig = plots.plot_block_pvalues(p, title="fc1 -> fc2")
+    heat, bar = fig.axes[0], fig.axes[1]
+    for ticks in (heat.get_xticks(), heat.get_yticks()):
+        inside = [t for t in ticks if -0.5 <= t <= 19.5]
+        assert len(inside) >= 3 and all(float(t).is_integer() for t in inside), ticks
+    assert heat.get_xlabel() == "parent group i" and heat.get_ylabel() == "child group j"
+    assert "p-value" in bar.get_ylabel() and heat.get_title() == "fc1 -> fc2"
+    assert heat.images[0].get_array().shape == (20, 20)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="pvalues must be a 2-D"):
+        plots.plot_block_pvalues(torch.zeros(3))
+
+
 def _bins(counts, accuracy, confidence):
     edges = torch.linspace(0, 1, len(counts) + 1, dtype=torch.float64)
     return {"edges": edges, "counts": torch.tensor(counts),
@@ -57,7 +73,8 @@ def test_reliability_and_robustness_draw_one_panel_or_curve_per_model():
     fig = plots.plot_robustness(curves)
     lines = [ln for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")]
     assert [ln.get_label() for ln in lines] == ["original (FGSM)", "pruned (PGD)"]
-    assert list(lines[1].get_ydata()) == [0.8, 0.2]
+    assert list(lines[1].get_ydata()) == [80.0, 20.0]  # in %, as every accuracy of the course
+    assert fig.axes[0].get_ylabel() == "accuracy under attack (%)"
     plt.close(fig)
     _, ax = plt.subplots()
     with pytest.raises(ValueError, match="one axes per report"):
