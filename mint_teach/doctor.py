@@ -44,7 +44,6 @@ MEMORY_NEEDED_GB = 1.5  # every notebook's kernel peaks below this in quick mode
 MEMORY_ADVISED_GB = 2.0
 DISK_NEEDED_GB = 1.0  # MNIST and CIFAR-10 with their decoded caches, checkpoints, figures
 CIFAR10_FORMS = ("cifar-10-batches-py/", "cifar10-jpg/", "cifar10-jpg.tar.gz")
-SHIPPED = Path(__file__).resolve().parent / "baselines"  # weights shipped with the package
 
 
 @dataclass
@@ -138,42 +137,21 @@ def check_data(root: str | os.PathLike | None = None) -> list[Item]:
     return items
 
 
-def _course_configs() -> list[tuple[str, object, str]]:
-    """The quick-mode baselines the notebooks train or reuse: (what, config, how to train it)."""
-    from .pipeline import MintConfig
-
-    return [("MNIST MLP (notebooks 00, 04, 06, 07)",
-             MintConfig(dataset="mnist", quick=True, progress=False, out_dir=None),
-             "run notebook 00 once (about a minute)"),
-            ("CIFAR-10 CNN (notebook 05)",
-             MintConfig(dataset="cifar10", model="cnn", quick=True, progress=False,
-                        out_dir=None, train={"epochs": 5, "train_per_class": 2500}),
-             "run notebook 05 once (several minutes on two cores)")]
-
-
-def _cached(cfg) -> bool:
-    """A checkpoint of the configuration's dataset and model in the cache or shipped weights."""
-    pattern = f"{cfg.dataset}-{cfg.model}-*.pt"
-    return any(not p.name.endswith(".state.pt")
-               for folder in (cache_dir() / "checkpoints", SHIPPED) for p in folder.glob(pattern))
-
-
 def check_baselines() -> Item:
-    """The trained networks the notebooks start from: shipped, or cached by an earlier run.
-
-    Uses ``pipeline.baseline_available(cfg)`` when the pipeline has it, else looks for a
-    checkpoint of the same dataset and model in the cache folder.
-    """
+    """The trained networks the notebooks start from: shipped with the package, or cached by an
+    earlier run (``pipeline.COURSE_BASELINES``, looked up by ``pipeline.baseline_available``)."""
     from . import pipeline
 
-    available = getattr(pipeline, "baseline_available", _cached)
-    missing = [(name, how) for name, cfg, how in _course_configs() if not available(cfg)]
+    missing, found = [], []
+    for label, fields in pipeline.COURSE_BASELINES.items():
+        cfg = pipeline.MintConfig(**fields, progress=False, out_dir=None)
+        where = pipeline.baseline_available(cfg)
+        (found if where else missing).append(f"{label} ({where})" if where else label)
     if missing:
-        return Item("baselines", False, f"not yet trained: {'; '.join(n for n, _ in missing)}",
-                    "train before class, as the user the students share a cache with: "
-                    f"{'; '.join(h for _, h in missing)}; or make notebooks (all of them)")
-    return Item("baselines", True, "the MNIST MLP and the CIFAR-10 CNN are ready "
-                                   "(no training in class)")
+        return Item("baselines", False, f"no trained weights for {', '.join(missing)}",
+                    "reinstall the package (its mint_teach/baselines/ folder is incomplete), "
+                    "or run `python benchmarks/train_baselines.py --course`")
+    return Item("baselines", True, f"{', '.join(found)}: no training in class")
 
 
 def _meminfo_available(text: str) -> int | None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -309,9 +310,21 @@ def shipped_baseline(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def baseline_available(cfg: MintConfig, train_set) -> str | None:
+# Input shape and class count of the built-in image datasets, for checks made before any data
+# is loaded (``baseline_available(cfg)`` in ``python -m mint_teach check``).
+_KNOWN_SHAPES = {"mnist": ((1, 28, 28), 10), "cifar10": ((3, 32, 32), 10), "digits": ((1, 8, 8), 10)}
+
+
+def baseline_available(cfg: MintConfig, train_set=None) -> str | None:
     """Where :func:`train_baseline` would find trained weights for ``cfg`` without training:
-    "cache", "shipped", or None (it would train)."""
+    "cache", "shipped", or None (it would train). ``train_set`` may be left out for the
+    built-in datasets (mnist, cifar10, digits)."""
+    if train_set is None:
+        if cfg.dataset not in _KNOWN_SHAPES:
+            raise ValueError(f"baseline_available: pass train_set for dataset {cfg.dataset!r}; "
+                             f"it can be left out only for {sorted(_KNOWN_SHAPES)}")
+        shape, n_classes = _KNOWN_SHAPES[cfg.dataset]
+        train_set = SimpleNamespace(input_shape=shape, classes=list(range(n_classes)))
     _, name, _ = baseline_file(cfg, train_set)
     if (cache_dir() / "checkpoints" / name).is_file():
         return "cache"

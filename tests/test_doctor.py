@@ -104,26 +104,28 @@ def test_little_disk_is_not_ready(tmp_path):
     assert doctor.check_disk(tmp_path, free=5 * GB).ok
 
 
-def test_missing_baselines_name_the_notebook_to_run(monkeypatch, tmp_path):
+def test_missing_baselines_say_how_to_get_them(monkeypatch, tmp_path):
     from mint_teach import pipeline
 
     monkeypatch.setenv("MINT_TEACH_CACHE", str(tmp_path))  # an empty cache
-    monkeypatch.setattr(doctor, "_cached", lambda cfg: cfg.dataset == "mnist")
-    monkeypatch.delattr(pipeline, "baseline_available", raising=False)
+    monkeypatch.setattr(pipeline, "SHIPPED_DIR", tmp_path / "none")  # nothing shipped
     item = doctor.check_baselines()
-    assert not item.ok and "CIFAR-10" in item.detail and "MNIST" not in item.detail
-    assert "notebook 05" in item.todo
-    monkeypatch.setattr(pipeline, "baseline_available", lambda cfg: True, raising=False)
-    assert doctor.check_baselines().ok  # the pipeline's own answer is used when it has one
+    assert not item.ok and "cifar10-cnn" in item.detail and "mnist-mlp" in item.detail
+    assert "train_baselines.py --course" in item.todo
 
 
-def test_a_cached_checkpoint_is_found(monkeypatch, tmp_path):
+def test_shipped_and_cached_baselines_are_found(monkeypatch, tmp_path):
+    from mint_teach import pipeline
+
     monkeypatch.setenv("MINT_TEACH_CACHE", str(tmp_path))
-    monkeypatch.setattr(doctor, "SHIPPED", tmp_path / "shipped")
-    cfg = doctor._course_configs()[0][1]
-    assert not doctor._cached(cfg)
+    item = doctor.check_baselines()  # the package's own files
+    assert item.ok and item.detail.count("(shipped)") == 2
+    monkeypatch.setattr(pipeline, "SHIPPED_DIR", tmp_path / "none")
+    cfg = pipeline.MintConfig(**pipeline.COURSE_BASELINES["mnist-mlp"], out_dir=None)
+    _, name, _ = pipeline.baseline_file(cfg, pipeline.SimpleNamespace(
+        input_shape=(1, 28, 28), classes=list(range(10))))
     (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "mnist-mlp-0123456789.state.pt").write_bytes(b"")
-    assert not doctor._cached(cfg)  # an interrupted run's state is not a baseline
-    (tmp_path / "checkpoints" / "mnist-mlp-0123456789.pt").write_bytes(b"")
-    assert doctor._cached(cfg)
+    (tmp_path / "checkpoints" / name.replace(".pt", ".state.pt")).write_bytes(b"")
+    assert pipeline.baseline_available(cfg) is None  # an interrupted run's state: no baseline
+    (tmp_path / "checkpoints" / name).write_bytes(b"")
+    assert pipeline.baseline_available(cfg) == "cache"
