@@ -12,14 +12,16 @@ Usage: python benchmarks/train_baselines.py [--only mlp|cnn] [--seed 0] [--root 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
+import sys
 import time
 
 import torch
 
 from mint_teach import config
+from mint_teach._cli import OneLineParser, check_flag, one_line
+from mint_teach._validation import check_count
 from mint_teach.data import load_dataset, random_crop_flip
 from mint_teach.models import build_model
 from mint_teach.train import evaluate, fit
@@ -79,7 +81,7 @@ def run_one(which: str, *, root, seed: int, device, progress: bool) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         description="Train the baseline networks (MNIST MLP, CIFAR-10 classroom CNN) and print "
                     "their test accuracy and wall time.")
     ap.add_argument("--root", default=None,
@@ -93,13 +95,12 @@ def main(argv=None) -> int:
                     help="torch intra-op threads (default: torch's choice, one per core)")
     ap.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = ap.parse_args(argv)
+    check_flag(ap, "--seed", check_count, args.seed, low=0)
     if args.threads is not None:
-        if args.threads < 1:
-            ap.error(f"--threads must be >= 1; got {args.threads}")
-        torch.set_num_threads(args.threads)
-
+        torch.set_num_threads(check_flag(ap, "--threads", check_count, args.threads))
     root = config.data_root(args.root)
-    device = config.resolve_device(args.device)
+    device = check_flag(ap, "--device", lambda name, value: config.resolve_device(value),
+                        args.device)
     print(f"data root {root}; device {device}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} cores ({platform.processor() or '?'})"
           f"; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
@@ -108,10 +109,11 @@ def main(argv=None) -> int:
         try:
             rows.append(run_one(which, root=args.root, seed=args.seed, device=args.device,
                                 progress=not args.no_progress))
-        except FileNotFoundError as exc:
-            print(f"   skipped: {exc}")
+        except FileNotFoundError as exc:  # not staged: where it looked and how to stage it
+            print(f"   skipped: {one_line(exc)}")
     if not rows:
-        return 1
+        print(f"{ap.prog}: error: no data for any network (see above)", file=sys.stderr)
+        return 2
 
     print(f"\nload average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())} "
           "(timings on a shared machine are noisy)")
