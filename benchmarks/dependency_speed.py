@@ -33,6 +33,10 @@ import subprocess
 import sys
 import time
 
+from mint_teach._cli import OneLineParser, check_flag
+from mint_teach._validation import check_count
+from mint_teach.mi import ESTIMATORS
+
 MAIN = {"rows": 2500, "parent_units": 500, "child_units": 300, "groups": 20}
 PAPER = {"rows": 6500, "parent_units": 500, "child_units": 300, "parent_groups": 250,
          "child_groups": 100}
@@ -102,7 +106,11 @@ def measure(config: dict) -> dict:
 def run_in_child(config: dict) -> dict:
     """Measure ``config`` in a fresh interpreter, so peak memory is its own."""
     out = subprocess.run([sys.executable, __file__, "--one", json.dumps(config)],
-                         check=True, capture_output=True, text=True)
+                         capture_output=True, text=True)
+    if out.returncode != 0:  # say what went wrong there, in one line, not a CalledProcessError
+        last = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise SystemExit(f"{os.path.basename(__file__)}: error: the measurement of {config} "
+                         f"failed in its child process (exit status {out.returncode}): {last}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -143,7 +151,7 @@ def paper(args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the MNIST-MLP layer pair")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: "
                         "torch's default)")
@@ -152,10 +160,11 @@ def main() -> None:
                         help="only the paper protocol's 250 x 100 group matrix at 6,500 rows")
     parser.add_argument("--before", action="store_true",
                         help="with --paper: also the batched-torch engine, on 1,000 pairs")
-    parser.add_argument("--estimator", default="faithful",
-                        choices=["faithful", "published", "unconditional"])
+    parser.add_argument("--estimator", default="faithful", choices=ESTIMATORS)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one config
     args = parser.parse_args()
+    check_flag(parser, "--threads", check_count, args.threads, low=0)
+    check_flag(parser, "--repeat", check_count, args.repeat)
     if args.one:
         print(json.dumps(measure(json.loads(args.one))))
         return

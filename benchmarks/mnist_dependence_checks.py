@@ -21,13 +21,14 @@ Without --finetune it takes about a minute on two cores (plus baseline training 
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
 import torch
 
 from mint_teach import activations, data, mi, models, pipeline, pruning, train
+from mint_teach._cli import OneLineParser, check_flag, exit_on_user_error
+from mint_teach._validation import check_count
 from mint_teach.pipeline import MintConfig
 
 Q = 0.9625  # 385 of 400 blocks: the paper's 96.2 %
@@ -44,18 +45,24 @@ def groups_kept(keep: torch.Tensor) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA)")
     ap.add_argument("--finetune", action="store_true", help="also fine-tune the three masks")
     ap.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs with --finetune")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--offline", action="store_true",
+                    help="do not try to download MNIST: stop at once when it is not staged")
     args = ap.parse_args()
+    check_flag(ap, "--epochs", check_count, args.epochs)
+    check_flag(ap, "--seed", check_count, args.seed, low=0)
     start = time.perf_counter()
 
-    cfg = MintConfig(dataset="mnist", model="mlp", groups=20, layer_pairs=[PAIR], seed=args.seed,
-                     root=args.root, quick=False, progress=False)
-    train_set = data.load_dataset("mnist", root=args.root)
-    test_set = data.load_dataset("mnist", root=args.root, train=False)
+    with exit_on_user_error(ap):  # not staged: one line, where it looked, how to stage
+        cfg = MintConfig(dataset="mnist", model="mlp", groups=20, layer_pairs=[PAIR],
+                         seed=args.seed, root=args.root, quick=False, progress=False)
+        train_set = data.load_dataset("mnist", root=args.root, download=not args.offline)
+        test_set = data.load_dataset("mnist", root=args.root, train=False,
+                                     download=not args.offline)
     model, base_acc, reused = pipeline.train_baseline(cfg, train_set, test_set)
     print(f"baseline {100 * base_acc:.2f}% ({'cached' if reused else 'trained'})")
     pairs = models.layer_pairs(model, [PAIR])

@@ -31,6 +31,10 @@ setting never reuses stale ones):
     python benchmarks/reproduce_cifar10.py --model resnet56
     python benchmarks/reproduce_cifar10.py --model vgg16_bn --epochs 2 --train-per-class 500 \\
         --finetune-epochs 1 --samples-per-class 50 --test-per-class 100     # reduced, CPU
+
+A bad flag, an --out that is a file or cannot be written, or CIFAR-10 not staged (and not
+downloadable, or ``--offline``) is one line (where it looked and how to stage the data) with
+exit status 2, before any work.
 """
 from __future__ import annotations
 
@@ -43,8 +47,10 @@ from pathlib import Path
 import torch
 
 from mint_teach import activations, data, mi, models, pipeline, pruning, train
+from mint_teach._cli import OneLineParser, check_flag, check_out_folder, exit_on_user_error
+from mint_teach._validation import check_count, check_fraction, check_number
 from mint_teach.config import resolve_device, write_atomic
-from seed_stats import mean_sd, verdict
+from seed_stats import mean_sd, spread, verdict
 
 PAPER = {
     "vgg16_bn": [{"pruned": 83.46, "acc": 93.43, "baseline": 93.98, "memory_mb": 9.020}],
@@ -78,9 +84,9 @@ def _save_json(path: Path, obj) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description="MINT on CIFAR-10 (classroom CNN seed study; "
-                                             "VGG16-BN and ResNet56 at paper scale)",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = OneLineParser(description="MINT on CIFAR-10 (classroom CNN seed study; "
+                                   "VGG16-BN and ResNet56 at paper scale)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--model", default="vgg16_bn", choices=["vgg16_bn", "resnet56", "cnn"])
     ap.add_argument("--study", default=None, choices=["seeds", "grid"],
                     help="seeds: the 4-method seed study; grid: the prune-fraction grid "
@@ -109,28 +115,40 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--device", default=None)
     ap.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA)")
     ap.add_argument("--out", default=None, help="state and results (default runs/cifar10-MODEL)")
+    ap.add_argument("--offline", action="store_true",
+                    help="do not try to download CIFAR-10: stop at once when it is not staged")
     args = ap.parse_args()
-    for name in ("seeds", "samples_per_class", "units_per_group", "permutations"):
-        if getattr(args, name) < 1:
-            ap.error(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}")
-    if args.finetune_per_class is not None and args.finetune_per_class < 0:
-        ap.error(f"--finetune-per-class must be 0 or more; got {args.finetune_per_class}")
-    if args.finetune_epochs is not None and args.finetune_epochs < 0:
-        ap.error(f"--finetune-epochs must be 0 or more; got {args.finetune_epochs}")
-    if args.fractions and not all(0 < q < 1 for q in args.fractions):
-        ap.error(f"--fractions must lie strictly between 0 and 1; got {args.fractions}")
+    for flag, low in (("--seeds", 1), ("--samples-per-class", 1), ("--units-per-group", 1),
+                      ("--permutations", 1), ("--finetune-per-class", 0),
+                      ("--finetune-epochs", 0), ("--epochs", 0), ("--train-per-class", 1),
+                      ("--test-per-class", 1), ("--seed", 0)):
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            check_flag(ap, flag, check_count, value, low=low)
+    if args.fractions is not None:
+        check_flag(ap, "--fractions", check_number, args.fractions, low=0.0, high=1.0,
+                   low_open=True, high_open=True)
+    check_flag(ap, "--max-pair-fraction", check_fraction, args.max_pair_fraction)
+    check_flag(ap, "--finetune-lr", check_number, args.finetune_lr, low=0.0, low_open=True)
+    args.device = check_flag(ap, "--device", lambda name, value: resolve_device(value),
+                             args.device)
+    args.out = check_out_folder(ap, "--out", args.out or f"runs/cifar10-{args.model}")
     args.study = args.study or ("seeds" if args.model == "cnn" else "grid")
     if args.study == "seeds" and args.finetune_per_class is None:
         args.finetune_per_class = 1000
     args.finetune_per_class = args.finetune_per_class or None  # 0: the whole training set
+    args.parser = ap  # for the data check in load()
     return args
 
 
 def load(args):
     """The data sets and the baseline (pipeline.train_baseline: cached, resumable)."""
     clock = time.perf_counter()
-    train_set = data.load_dataset("cifar10", root=args.root, train=True)
-    test_set = data.load_dataset("cifar10", root=args.root, train=False)
+    with exit_on_user_error(args.parser):  # not staged: one line, where it looked, how to stage
+        train_set = data.load_dataset("cifar10", root=args.root, train=True,
+                                      download=not args.offline)
+        test_set = data.load_dataset("cifar10", root=args.root, train=False,
+                                     download=not args.offline)
     print(f"data loaded in {time.perf_counter() - clock:.1f} s")
     if args.test_per_class:
         test_set = data.class_balanced_subset(test_set, args.test_per_class, seed=args.seed)
@@ -381,8 +399,7 @@ def study_report(runs: dict, base_acc: float, q: float, epochs: int,
     for method, rows in runs.items():
         cells = []
         for key, _ in STAGES:
-            m, sd = mean_sd([100 * r[key] for r in rows])
-            cells.append(f"{m:>12.2f} +- {sd:4.2f}")
+            cells.append(f"{spread([100 * r[key] for r in rows], unit='', width=12):>20}")
         lines.append(f"  {method:<24}" + "".join(cells))
     lines.append(f"  whole groups cut, mean over seeds (of {n_groups[1]} parent and "
                  f"{n_groups[0]} child groups): " + "; ".join(
@@ -399,10 +416,10 @@ def study_report(runs: dict, base_acc: float, q: float, epochs: int,
 
 def summary_line(q: float, runs: dict) -> str:
     """The study's last line(s): after fine-tuning, mean +- sd, and MINT against random."""
-    acc = {m: mean_sd([100 * r["acc"] for r in rows]) for m, rows in runs.items()}
+    acc = {m: spread([100 * r["acc"] for r in rows], sep="+-") for m, rows in runs.items()}
     short = {"MINT": "MINT", "MINT (published mode)": "published", "random blocks": "random",
              "filter magnitude": "magnitude"}
-    cells = " ".join(f"{short[m]} {a[0]:.2f}+-{a[1]:.2f}%" for m, a in acc.items())
+    cells = " ".join(f"{short[m]} {a}" for m, a in acc.items())
     test = verdict(*[[100 * r["acc"] for r in runs[m]] for m in ("MINT", "random blocks")])
     return (f"cifar10-cnn clean protocol: pruned {runs['MINT'][0]['pruned_pct']:.2f}% {cells} "
             f"({len(runs['MINT'])} seeds; MINT vs random: {test})")
@@ -410,9 +427,7 @@ def summary_line(q: float, runs: dict) -> str:
 
 def main() -> None:
     args = parse_args()
-    args.device = resolve_device(args.device)
-    out = Path(args.out or f"runs/cifar10-{args.model}")
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
     print(f"MINT on CIFAR-10 / {args.model} ({args.study}), device {args.device}, state in {out}/")
     start = time.perf_counter()
     train_set, ft_set, test_set, model, base_acc, t_train, augment = load(args)

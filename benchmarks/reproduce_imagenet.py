@@ -28,8 +28,26 @@ disk, and the exact torchrun command. ``--plan-only`` stops there.
         --weights IMAGENET1K_V1
     python benchmarks/reproduce_imagenet.py --synthetic      # end to end on a tiny tree, CPU
 
-Without an ImageNet tree at --root (or MINT_TEACH_DATA/imagenet) it says how to stage one
-and exits with status 2.
+Without an ImageNet tree at --root (or MINT_TEACH_DATA/imagenet) it says in one line where it
+looked and exits with status 2. Stage the tree once, offline, as an image-folder tree:
+
+    ROOT/train/n01440764/*.JPEG ... (1000 class folders, 1,281,167 images, about 140 GB)
+    ROOT/val/n01440764/*.JPEG   ... (the same 1000 folders, 50,000 images, about 6.4 GB)
+
+1. Download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from image-net.org (an
+   account is needed; the licence does not allow redistribution).
+2. mkdir -p ROOT/train && tar -xf ILSVRC2012_img_train.tar -C ROOT/train, then unpack each
+   nXXXXXXXX.tar there into its own folder nXXXXXXXX/.
+3. mkdir -p ROOT/val && tar -xf ILSVRC2012_img_val.tar -C ROOT/val, then move every
+   validation image into the folder of its class, using the labels of the ILSVRC2012
+   development kit (ILSVRC2012_validation_ground_truth.txt with meta.mat's wnids).
+4. Run again with --root ROOT (or MINT_TEACH_DATA=PARENT with ROOT=PARENT/imagenet).
+
+Every bad flag (a fraction outside (0, 1), a count below 1, an --out that is a file or not
+writable) is one line and exit status 2, before any work. Cached files (the synthetic tree,
+the baseline, dependencies, results) are named by a hash of everything that shaped them, and
+each is written whole or not at all (a temporary name, then a rename), so an interrupted run
+never leaves a file or a tree that a rerun would take for finished.
 """
 from __future__ import annotations
 
@@ -39,14 +57,17 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import torch
 
 from mint_teach import data, distributed, models, pipeline, pruning, train
-from mint_teach.config import data_root
+from mint_teach._cli import OneLineParser, check_flag, check_out_folder
+from mint_teach._validation import check_count, check_fraction, check_number
+from mint_teach.config import data_root, resolve_device, with_umask, write_atomic
 
 PAPER = {"baseline": 76.13, "rows": [(43.01, 71.50), (49.00, 71.12), (49.62, 71.05)],
          "memory_mb": (91.16, 52.37)}
@@ -54,29 +75,22 @@ PROTOCOLS = {
     "published": dict(estimator="published", select_best_epoch=True),
     "faithful": dict(estimator="faithful", select_best_epoch=False),
 }
-STAGING = """\
-error: no ImageNet (ILSVRC2012) tree at {root}.
-Stage it once, offline, as an image-folder tree:
-  ROOT/train/n01440764/*.JPEG ... (1000 class folders, 1,281,167 images, about 140 GB)
-  ROOT/val/n01440764/*.JPEG   ... (the same 1000 folders, 50,000 images, about 6.4 GB)
-1. Download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from image-net.org (an
-   account is needed; the licence does not allow redistribution).
-2. mkdir -p ROOT/train && tar -xf ILSVRC2012_img_train.tar -C ROOT/train, then unpack each
-   nXXXXXXXX.tar there into its own folder nXXXXXXXX/.
-3. mkdir -p ROOT/val && tar -xf ILSVRC2012_img_val.tar -C ROOT/val, then move every
-   validation image into the folder of its class, using the labels of the ILSVRC2012
-   development kit (ILSVRC2012_validation_ground_truth.txt with meta.mat's wnids).
-4. Run again with --root ROOT (or MINT_TEACH_DATA=PARENT with ROOT=PARENT/imagenet).
-To try the whole pipeline without ImageNet: --synthetic."""
+STAGING = ("error: no ImageNet (ILSVRC2012) tree at {root} (looked for {root}/train and "
+           "{root}/val); stage it as ROOT/train/n01440764/*.JPEG and ROOT/val/n01440764/*.JPEG "
+           "(1000 class folders; the steps are at the top of benchmarks/reproduce_imagenet.py) "
+           "and give --root ROOT, or try the whole pipeline without ImageNet with --synthetic")
+MODELS = ("resnet50", "tiny_resnet50")
+SYNTHETIC = dict(classes=4, train_per_class=16, val_per_class=8, size=40)  # and the seed
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = OneLineParser(description=__doc__.split("\n")[0],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--root", default=None, help="ImageNet tree (default MINT_TEACH_DATA/imagenet)")
     ap.add_argument("--synthetic", action="store_true",
                     help="build and use a tiny synthetic tree in OUT/synthetic (reduced ResNet-50)")
-    ap.add_argument("--model", default=None, help="resnet50 (default) or tiny_resnet50")
+    ap.add_argument("--model", default=None, choices=MODELS,
+                    help="resnet50 (default) or tiny_resnet50 (default with --synthetic)")
     ap.add_argument("--weights", default=None,
                     help="baseline weights: a file, or torchvision's IMAGENET1K_V1 (76.13 %%)")
     ap.add_argument("--baseline-epochs", type=int, default=None,
@@ -100,13 +114,46 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _check_args(ap: argparse.ArgumentParser, args) -> None:
+    """Every flag checked before any work: one line naming the flag, exit status 2."""
+    between = dict(low=0.0, high=1.0, low_open=True, high_open=True)
+    check_flag(ap, "--fractions", check_number, args.fractions, **between)
+    check_flag(ap, "--max-pair-fraction", check_fraction, args.max_pair_fraction)
+    check_flag(ap, "--finetune-lr", check_number, args.finetune_lr, low=0.0, low_open=True)
+    for flag, low in (("--samples-per-class", 1), ("--batch-size", 1), ("--measure-steps", 1),
+                      ("--finetune-epochs", 0), ("--baseline-epochs", 0), ("--image-size", 8),
+                      ("--workers", 0), ("--seed", 0)):
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            check_flag(ap, flag, check_count, value, low=low,
+                       high=2**32 - 1 if flag == "--seed" else None)
+    check_flag(ap, "--device", lambda name, value: resolve_device(value), args.device)
+    if args.out is not None:
+        check_out_folder(ap, "--out", args.out)
+
+
+def _digest(*settings) -> str:
+    """A short hash of the settings that shaped a cached file (its name carries it)."""
+    return hashlib.sha1(json.dumps(settings, default=str, sort_keys=True).encode()
+                        ).hexdigest()[:10]
+
+
+def _data_settings(args, root: Path) -> dict:
+    """What the images a network sees depend on: the tree and the image size."""
+    return {"root": str(root.resolve()), "image_size": _image_size(args)}
+
+
+def _image_size(args) -> int:
+    return args.image_size or (32 if args.synthetic else 224)
+
+
 def _say(*args, file=None) -> None:
     if distributed.is_main():
         print(*args, flush=True, file=file or sys.stdout)
 
 
 def _fingerprint(model, *settings) -> str:
-    digest = hashlib.sha1(json.dumps(settings, default=str).encode())
+    digest = hashlib.sha1(json.dumps(settings, default=str, sort_keys=True).encode())
     for name, value in model.state_dict().items():
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
@@ -137,14 +184,20 @@ def published_groups(model) -> dict:
 
 
 def _load_data(args, root: Path):
-    size = args.image_size or (32 if args.synthetic else 224)
-    opts = dict(image_size=size, num_workers=args.workers)
+    opts = dict(image_size=_image_size(args), num_workers=args.workers)
     return (data.load_dataset("imagefolder", root=root, train=True, **opts),
             data.load_dataset("imagefolder", root=root, train=True, augment=True, **opts),
             data.load_dataset("imagefolder", root=root, train=False, **opts))
 
 
-def _baseline(args, train_set, val_set, out: Path):
+def baseline_path(args, root: Path, classes: int, epochs: int, out: Path) -> Path:
+    """Where the trained baseline is cached: named by everything that shaped it."""
+    tag = _digest(args.model, epochs, args.seed, args.batch_size, classes, "lr 0.1, wd 1e-4",
+                  _data_settings(args, root))
+    return out / f"baseline-{args.model}-e{epochs}-seed{args.seed}-{tag}.pt"
+
+
+def _baseline(args, train_set, val_set, out: Path, root: Path):
     """The unpruned network and its top-1 accuracy (stage 1), cached in OUT."""
     torch.manual_seed(args.seed)
     model = models.build_model(args.model, num_classes=len(train_set.classes),
@@ -154,7 +207,7 @@ def _baseline(args, train_set, val_set, out: Path):
     if args.weights is None and epochs == 0:
         raise ValueError("no baseline: give --weights (a file, or IMAGENET1K_V1) or "
                          "--baseline-epochs N")
-    path = out / f"baseline-{args.model}-e{epochs}-seed{args.seed}.pt"
+    path = baseline_path(args, root, len(train_set.classes), epochs, out)
     if args.weights is None and path.is_file():
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     elif args.weights is None:
@@ -233,10 +286,11 @@ def _plan(args, root: Path, model, train_set, val_set, rate: dict, protocols) ->
          f"--out {args.out}")
 
 
-def _dependencies(args, model, train_set, groups, protocol: str, out: Path) -> dict:
+def _dependencies(args, model, train_set, groups, protocol: str, out: Path, root: Path) -> dict:
     """Stage 2: the protocol's dependency matrices, cached by baseline and settings."""
     estimator = PROTOCOLS[protocol]["estimator"]
-    tag = _fingerprint(model, protocol, args.samples_per_class, sorted(groups.items()), args.seed)
+    tag = _fingerprint(model, protocol, args.samples_per_class, sorted(groups.items()), args.seed,
+                       _data_settings(args, root))
     path = out / f"dependencies-{protocol}-{tag}.pt"
     if path.is_file():
         saved = torch.load(path, weights_only=True)
@@ -256,11 +310,12 @@ def _dependencies(args, model, train_set, groups, protocol: str, out: Path) -> d
     return deps
 
 
-def _finetune(args, model, deps, q, protocol, sets, out: Path) -> dict:
+def _finetune(args, model, deps, q, protocol, sets, out: Path, root: Path) -> dict:
     """Stage 3: one prune fraction of one protocol, fine-tuned with DDP; cached as JSON."""
     train_set, aug_set, val_set = sets
     tag = _fingerprint(model, protocol, q, args.max_pair_fraction, args.finetune_epochs,
-                       args.finetune_lr, args.batch_size, args.samples_per_class, args.seed)
+                       args.finetune_lr, args.batch_size, args.samples_per_class, args.seed,
+                       _data_settings(args, root))
     path = out / f"result-{protocol}-q{q:.3f}-{tag}.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -286,9 +341,8 @@ def _finetune(args, model, deps, q, protocol, sets, out: Path) -> dict:
            "size_mb": pruning.model_size_mb(model), "size_mb_compact": pruning.model_size_mb(small),
            "memory_mb_nonzero": 4e-6 * (pruning.count_params(pruned) - report["total"]["zeros"])}
     if distributed.is_main():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(row, indent=1))
-        os.replace(tmp, path)
+        text = json.dumps(row, indent=1).encode()
+        write_atomic(path, lambda f: f.write(text))
     return row
 
 
@@ -312,13 +366,35 @@ def _table(base_acc: float, rows: list[dict]) -> None:
     _say("* best validation epoch: the published protocol's test-set selection, shown flagged")
 
 
+def synthetic_tree(out: Path, seed: int, *, build: bool = True) -> Path:
+    """The synthetic tree of ``seed`` in ``out``, built whole or not at all (``build=False``:
+    only its path).
+
+    Its folder is named by its settings. It is written into a fresh temporary folder and
+    renamed into place only when every image is written, so an interrupted build leaves no
+    folder of that name (only a hidden temporary one, removed on the way out when possible).
+    """
+    settings = {**SYNTHETIC, "seed": seed}
+    root = out / f"synthetic-{_digest(settings)}"
+    if root.is_dir() or not build:
+        return root
+    out.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=out, prefix=f".{root.name}."))
+    try:
+        data.synthetic_image_tree(building, **settings)
+        os.chmod(building, with_umask(0o777))  # mkdtemp made it private
+        os.rename(building, root)  # one step; fails if another process finished first
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # the temporary folder made above
+        if not root.is_dir():
+            raise
+    return root
+
+
 def _root(args) -> Path | None:
     out = Path(args.out)
     if args.synthetic:
-        root = out / "synthetic"
-        if distributed.is_main() and not (root / "val").is_dir():
-            data.synthetic_image_tree(root, classes=4, train_per_class=16, val_per_class=8,
-                                      size=40, seed=args.seed)
+        root = synthetic_tree(out, args.seed, build=distributed.is_main())
         distributed.barrier()
         return root
     root = Path(args.root) if args.root else data_root() / "imagenet"
@@ -326,11 +402,13 @@ def _root(args) -> Path | None:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    distributed.setup()
-    torch.manual_seed(args.seed)
+    parser = _parser()
+    args = parser.parse_args(argv)
     args.model = args.model or ("tiny_resnet50" if args.synthetic else "resnet50")
     args.out = args.out or f"runs/imagenet-{'synthetic' if args.synthetic else args.model}"
+    _check_args(parser, args)  # before any process group, data or network
+    distributed.setup()
+    torch.manual_seed(args.seed)
     if args.synthetic:  # a few seconds per stage on a CPU, unless set otherwise
         defaults = _parser().parse_args([])
         for name, small in (("finetune_epochs", 3), ("batch_size", 16)):
@@ -344,7 +422,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         sets = _load_data(args, root)
-        model, base_acc = _baseline(args, sets[0], sets[2], out)
+        model, base_acc = _baseline(args, sets[0], sets[2], out, root)
     except (ValueError, FileNotFoundError) as exc:
         _say(f"error: {exc}", file=sys.stderr)
         return 2
@@ -357,8 +435,9 @@ def main(argv=None) -> int:
         return 0
     rows = []
     for protocol in protocols:
-        deps = _dependencies(args, model, sets[0], groups, protocol, out)
-        rows += [_finetune(args, model, deps, q, protocol, sets, out) for q in args.fractions]
+        deps = _dependencies(args, model, sets[0], groups, protocol, out, root)
+        rows += [_finetune(args, model, deps, q, protocol, sets, out, root)
+                 for q in args.fractions]
     _table(base_acc, rows)
     distributed.cleanup()
     return 0

@@ -37,19 +37,23 @@ null (``mi.dependency_null``: the share of blocks with p < 0.05) and D's reliabi
 The last two lines are the protocol summaries. Usage:
 
     python benchmarks/reproduce_mnist.py [--protocol paper|clean|both] [--seeds 3]
-        [--clean-epochs 3] [--root DATA] [--reuse-baseline]
+        [--clean-epochs 3] [--root DATA] [--reuse-baseline] [--offline]
+
+A bad flag, or MNIST not staged (and not downloadable, or ``--offline``), is one line that
+names where it looked and how to stage the data, with exit status 2, before any work.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import time
 
 import torch
 from mint_teach import activations, data, mi, pipeline, pruning, train
+from mint_teach._cli import OneLineParser, check_flag, exit_on_user_error
+from mint_teach._validation import check_count
 from mint_teach.pipeline import MintConfig
-from seed_stats import mean_sd, verdict
+from seed_stats import spread, verdict
 
 PAIR = ("fc1", "fc2")
 PAPER = {"pruned": 96.20, "acc": 98.47, "baseline": 98.59}
@@ -258,14 +262,13 @@ def clean_protocol(model, train_set, test_set, base_acc: float, seeds: int,
     for paper_share in (PAPER["pruned"], PAPER_20_GROUPS):
         pruned = runs[("MINT", paper_share)][0]["pruned"]
         print(f"\n  at {pruned:.2f}% pruned (paper figure {paper_share}%), mean +- sd over "
-              f"{seeds} seeds (test, last epoch; validation last epoch):")
+              f"{seeds} seed(s) (test, last epoch; validation last epoch):")
         for method in METHODS:
             rs = runs[(method, paper_share)]
-            m, s = mean_sd([r["last"] for r in rs])
-            vm, vs = mean_sd([r["per_epoch"][-1] for r in rs])
-            b, bs = mean_sd([r["before"] for r in rs])
-            print(f"    {method:<36} {m:.2f} +- {s:.2f}%   (val {vm:.2f} +- {vs:.2f}%, before "
-                  f"FT {b:.2f} +- {bs:.2f}%)")
+            last, val, before = ([r["last"] for r in rs], [r["per_epoch"][-1] for r in rs],
+                                 [r["before"] for r in rs])
+            print(f"    {method:<36} {spread(last)}   (val {spread(val)}, before FT "
+                  f"{spread(before)})")
         mint, rnd = ([r["last"] for r in runs[(k, paper_share)]] for k in ("MINT", "random blocks"))
         print(f"    MINT vs random blocks: {verdict(mint, rnd)}")
     print(f"  baseline {base_acc:.2f}%")
@@ -273,7 +276,7 @@ def clean_protocol(model, train_set, test_set, base_acc: float, seeds: int,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n")[0])
     ap.add_argument("--protocol", default="clean", choices=["paper", "clean", "both"])
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the clean protocol")
     ap.add_argument("--clean-epochs", type=int, default=3,
@@ -283,19 +286,22 @@ def main() -> None:
                     help="reuse a cached baseline checkpoint (default: reuse; kept for scripts)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny settings that only check the script runs (numbers meaningless)")
+    ap.add_argument("--offline", action="store_true",
+                    help="do not try to download MNIST: stop at once when it is not staged")
     args = ap.parse_args()
-    if args.seeds < 1 or args.clean_epochs < 1:
-        ap.error(f"--seeds and --clean-epochs must be at least 1; got {args.seeds} and "
-                 f"{args.clean_epochs}")
+    check_flag(ap, "--seeds", check_count, args.seeds)
+    check_flag(ap, "--clean-epochs", check_count, args.clean_epochs)
     start = time.perf_counter()
     torch.set_num_threads(1)  # training an MLP this small: one thread (see finetune)
-    cfg = MintConfig(dataset="mnist", model="mlp", quick=args.smoke, root=args.root,
-                     progress=False)
-    train_set = data.load_dataset("mnist", root=args.root)
+    with exit_on_user_error(ap):
+        cfg = MintConfig(dataset="mnist", model="mlp", quick=args.smoke, root=args.root,
+                         progress=False)
+        train_set = data.load_dataset("mnist", root=args.root, download=not args.offline)
+        test_set = data.load_dataset("mnist", root=args.root, train=False,
+                                     download=not args.offline)
     if args.smoke:
         PAPER_SETUP.update(per_class=40, groups=(10, 25), epochs=3)
         CLEAN_SETUP.update(per_class=30, validation=300)
-    test_set = data.load_dataset("mnist", root=args.root, train=False)
     model, base, reused = pipeline.train_baseline(cfg, train_set, test_set)
     base *= 100
     if args.smoke:
@@ -315,14 +321,12 @@ def main() -> None:
     if args.protocol in ("clean", "both"):
         runs = clean_protocol(model, train_set, test_set, base, args.seeds, args.clean_epochs)
         at = PAPER["pruned"]
-        acc = {m: mean_sd([r["last"] for r in runs[(m, at)]])
+        acc = {m: spread([r["last"] for r in runs[(m, at)]], sep="+-")
                for m in ("MINT", "random blocks", "block magnitude")}
         lines.append(
             f"mnist-mlp layer2 clean protocol: pruned {runs[('MINT', at)][0]['pruned']:.2f}% "
-            f"MINT {acc['MINT'][0]:.2f}+-{acc['MINT'][1]:.2f}% random "
-            f"{acc['random blocks'][0]:.2f}+-{acc['random blocks'][1]:.2f}% magnitude "
-            f"{acc['block magnitude'][0]:.2f}+-{acc['block magnitude'][1]:.2f}% ({args.seeds} "
-            f"seeds; MINT vs random: "
+            f"MINT {acc['MINT']} random {acc['random blocks']} magnitude "
+            f"{acc['block magnitude']} ({args.seeds} seed(s); MINT vs random: "
             f"{verdict(*[[r['last'] for r in runs[(k, at)]] for k in ('MINT', 'random blocks')])})")
     print(f"\ntotal time {time.perf_counter() - start:.0f} s")
     print("\n".join(lines))

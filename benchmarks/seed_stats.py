@@ -18,6 +18,21 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
 
 
+def spread(values: list[float], *, sep: str = " +- ", unit: str = "%", width: int = 0,
+           digits: int = 2) -> str:
+    """``mean +- sd`` of the runs, or, with one run, its value and "n = 1, no spread".
+
+    A standard deviation of one value does not exist; it is never printed as "nan".
+
+    >>> spread([98.0, 98.2]), spread([97.5])
+    ('98.10 +- 0.14%', '97.50% (n = 1, no spread)')
+    """
+    mean, sd = mean_sd(values)
+    if len(values) < 2:
+        return f"{mean:>{width}.{digits}f}{unit} (n = 1, no spread)"
+    return f"{mean:>{width}.{digits}f}{sep}{sd:.{digits}f}{unit}"
+
+
 def verdict(mint: list[float], random: list[float]) -> str:
     """One line: the difference of the means and whether it exceeds seed noise (p < 0.05)."""
     if len(mint) < 2 or len(random) < 2:

@@ -20,16 +20,18 @@ of training for minutes.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import platform
+import sys
 import time
 
 import torch
 
 from mint_teach import config
+from mint_teach._cli import OneLineParser, check_flag, one_line
+from mint_teach._validation import check_count
 from mint_teach.data import load_dataset, random_crop_flip
 from mint_teach.models import build_model
 from mint_teach.train import evaluate, fit
@@ -136,7 +138,7 @@ def ship_course_baselines(*, root=None, device=None, progress: bool = True) -> l
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         description="Train the baseline networks (MNIST MLP, CIFAR-10 classroom CNN) and print "
                     "their test accuracy and wall time.")
     ap.add_argument("--root", default=None,
@@ -153,25 +155,19 @@ def main(argv=None) -> int:
                     help="train the notebooks' quick-mode baselines and ship them in "
                          "mint_teach/baselines/ (half precision, <= 2 MB each)")
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(check_flag(ap, "--threads", check_count, args.threads))
     if args.course:
-        if args.threads is not None and args.threads < 1:
-            ap.error(f"--threads must be >= 1; got {args.threads}")
-        if args.threads is not None:
-            torch.set_num_threads(args.threads)
         try:
             ship_course_baselines(root=args.root, device=args.device,
                                   progress=not args.no_progress)
-        except FileNotFoundError as exc:
-            print(f"train_baselines.py: {str(exc).splitlines()[0]}")
+        except FileNotFoundError as exc:  # not staged: where it looked and how to stage it
+            print(f"{ap.prog}: error: {one_line(exc)}", file=sys.stderr)
             return 2
         return 0
-    if args.threads is not None:
-        if args.threads < 1:
-            ap.error(f"--threads must be >= 1; got {args.threads}")
-        torch.set_num_threads(args.threads)
-
     root = config.data_root(args.root)
-    device = config.resolve_device(args.device)
+    device = check_flag(ap, "--device", lambda name, value: config.resolve_device(value),
+                        args.device)
     print(f"data root {root}; device {device}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} cores ({platform.processor() or '?'})"
           f"; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
@@ -180,10 +176,11 @@ def main(argv=None) -> int:
         try:
             rows.append(run_one(which, root=args.root, seed=args.seed, device=args.device,
                                 progress=not args.no_progress))
-        except FileNotFoundError as exc:
-            print(f"   skipped: {exc}")
+        except FileNotFoundError as exc:  # not staged: where it looked and how to stage it
+            print(f"   skipped: {one_line(exc)}")
     if not rows:
-        return 1
+        print(f"{ap.prog}: error: no data for any network (see above)", file=sys.stderr)
+        return 2
 
     print(f"\nload average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())} "
           "(timings on a shared machine are noisy)")

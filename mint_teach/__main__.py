@@ -11,6 +11,10 @@ import argparse
 import sys
 import time
 
+from ._cli import OneLineParser as _Parser
+from ._cli import one_line as _one_line
+from .mi import ESTIMATORS
+
 
 # The flag that sets each MintConfig field, for error messages.
 FLAGS = {"dataset": "--dataset", "model": "--model", "layer_pairs": "--pairs",
@@ -20,18 +24,6 @@ FLAGS = {"dataset": "--dataset", "model": "--model", "layer_pairs": "--pairs",
          "train": "--epochs", "baselines": "--baselines", "seed": "--seed",
          "device": "--device", "root": "--root", "out_dir": "--out",
          "estimator": "--estimator"}
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with each usage error on one line (no usage block) and exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-    return " ".join(str(text).split())
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -78,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--baselines", nargs="*", default=["magnitude", "unstructured"],
                    choices=["magnitude", "unstructured", "random"],
                    help="baselines at the same sparsity (none: --baselines alone)")
-    r.add_argument("--estimator", default="faithful", choices=["faithful", "published"],
-                   help="dependency statistic: the method (faithful) or the published code's")
+    r.add_argument("--estimator", default="faithful", choices=ESTIMATORS,
+                   help="dependency statistic: the method (faithful), the published code's, "
+                        "or block GMI without Z (unconditional, a variant)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     r.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA or cache)")
@@ -99,11 +92,14 @@ def main(argv=None) -> int:
     from . import distributed
     from .pipeline import MintConfig, run_mint
 
-    distributed.setup()  # joins the process group under torchrun; a no-op otherwise
-    main_rank = distributed.is_main()
     start = time.perf_counter()
+    main_rank = True  # every process reports an error found before the group is joined
     try:
-        cfg = _config(args, MintConfig)
+        cfg = _config(args, MintConfig)  # every flag checked before any process group starts
+        # joins the process group under torchrun (its variables checked first, the wait for
+        # the other ranks bounded); a no-op otherwise
+        distributed.setup()
+        main_rank = distributed.is_main()
         result = run_mint(cfg)
     except (ValueError, TypeError, KeyError, OSError) as exc:
         field = getattr(exc, "field", None)

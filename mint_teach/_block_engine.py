@@ -5,10 +5,10 @@ This is the machinery of docs/method.md section 4d behind ``mi.conditional_gmi``
 assembled from squared-distance blocks, and batched Prim grows many trees at once. It returns
 Friedman-Rafsky counts; ``mi`` turns them into the statistic.
 
-Three ways of forming the points (``MODES``):
+Three ways of forming the points (the estimators of ``mi.ESTIMATORS``):
 
-- ``"faithful"``: section 4b. Rows are cut into thirds A, B, C; every row of A takes the y of
-  the row of B whose z is nearest to its own.
+- ``"faithful"``: section 4b. Rows are cut into thirds A, B, C; every row of A, in turn, takes
+  the y of the row of B whose z is nearest to its own among the rows of B not yet taken.
 - ``"published"``: the published implementation (section 4e). The first two thirds are halved
   into A and B; the z of B's k-th row is looked up among A's rows, and the index found (a row
   of A) is used to pick a row of B's y, so the substituted y is unrelated to the point's z.
@@ -25,13 +25,12 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import _fused_prim
 from .graphs import cross_edges, padded_width, pairwise_sq_dists, prim_rows, rescale_together
-
-MODES = ("faithful", "published", "unconditional")
 
 _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + |b|^2
 _PARTS_BUDGET_BYTES = 512 * 2**20  # memory for the child and parent parts held at once
@@ -67,6 +66,32 @@ def first_nearest(dists: torch.Tensor, rounding: torch.Tensor) -> torch.Tensor:
     """
     tied = dists <= dists.min(dim=1, keepdim=True).values + rounding
     return tied.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximal entry
+
+
+def nearest_unused(dists: torch.Tensor, rounding: torch.Tensor) -> torch.Tensor:
+    """For each row in turn, the nearest column no earlier row has taken (ties: first column).
+
+    The faithful bootstrap's matching (section 4b): row k of A takes the row of B nearest in
+    z among those rows 0..k-1 left free, so no B row lends its y twice. Entries within
+    ``rounding`` of the smallest free one count as ties, as in ``first_nearest``. Reusing a B
+    row puts two bootstrapped points with one y and nearby z side by side, which the tree
+    joins, a bias of about +0.1 to +0.25 on independent data (docs/method.md 4b). Needs at
+    least as many columns as rows; returns the column of each row, on ``dists``' device.
+    """
+    n_rows, n_columns = dists.shape
+    if n_rows > n_columns:
+        raise ValueError(f"nearest_unused needs at least as many columns as rows; got "
+                         f"{n_rows} rows and {n_columns} columns")
+    d = dists.detach().cpu().numpy().astype(np.float64)  # exact for float32 input
+    slack = rounding.detach().cpu().numpy().astype(np.float64)
+    taken = np.zeros(n_columns)  # +inf once a column is taken
+    out = np.empty(n_rows, dtype=np.int64)
+    for k in range(n_rows):
+        row = d[k] + taken
+        column = int(np.argmax(row <= row.min() + slack[k]))  # the first of the ties
+        out[k] = column
+        taken[column] = np.inf
+    return torch.from_numpy(out).to(dists.device)
 
 
 def published_count(edges: torch.Tensor, n_boot: int, n_joint: int) -> torch.Tensor:
@@ -265,7 +290,7 @@ def _match(y: torch.Tensor, whole: tuple | None, rows: tuple, random_match: Any,
     rounding = _ROUNDING * (whole_norms[a_rows, None] + whole_norms[None, b_rows])
     if mode == "published":  # B's k-th z is looked up in A; the index found picks B's y
         return b_rows[first_nearest(z_ab.T[: len(a_rows)], rounding.T[: len(a_rows)])]
-    return b_rows[first_nearest(z_ab, rounding)]  # the row of B nearest in z
+    return b_rows[nearest_unused(z_ab, rounding)]  # the free row of B nearest in z
 
 
 def _parent_part(y: torch.Tensor, whole: tuple | None, rows: tuple, random_match: Any,

@@ -36,7 +36,11 @@ __all__ = [
     "check_same_rows",
     "check_seed",
     "check_tensor",
+    "derive_seed",
+    "SEED_MAX",
 ]
+
+SEED_MAX = 2**64 - 1  # the largest seed torch.Generator.manual_seed accepts
 
 
 def _read_real(name: str, value: Any, what: str) -> torch.Tensor:
@@ -48,8 +52,8 @@ def _read_real(name: str, value: Any, what: str) -> torch.Tensor:
             array = np.asarray(value)
         except (TypeError, ValueError) as err:  # ragged nested lists and the like
             raise ValueError(f"{name} must be {what}; could not read it: {err}") from None
-        if array.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be {what}; got dtype {array.dtype}")
+        if array.dtype.kind not in "biuf":  # strings, objects: a type error, never converted
+            raise ArgumentTypeError(f"{name} must be {what}; got dtype {array.dtype}")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.is_complex():
         raise ValueError(f"{name} must be real-valued; got dtype {tensor.dtype}")
@@ -71,7 +75,7 @@ def check_tensor(name: str, value: Any) -> torch.Tensor:
 
 
 def check_blocks(name: str, value: Any) -> torch.Tensor:
-    """Check a block matrix ``(G_c, G_p)``: 2-D, not empty, no NaN; dtype and device are kept.
+    """Check a block matrix ``(G_c, G_p)``: 2-D, not empty, finite; dtype and device are kept.
 
     Dependences ``D`` and block masks ``keep`` (docs/method.md section 5) take this form. A
     1-D array is refused: one row or one column of blocks is ambiguous.
@@ -85,8 +89,10 @@ def check_blocks(name: str, value: Any) -> torch.Tensor:
     if tensor.dim() != 2 or tensor.numel() == 0:
         raise ValueError(f"{name} must be a non-empty 2-D matrix (G_c, G_p); "
                          f"got shape {tuple(tensor.shape)}")
-    if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
-        raise ValueError(f"{name} contains NaN; a (G_c, G_p) block matrix needs numbers")
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); a (G_c, G_p) block "
+                         "matrix needs finite numbers")
     return tensor
 
 
@@ -273,12 +279,34 @@ def check_optional_count(name: str, value: Any, *, low: int = 1, none_means: str
 
 
 def check_seed(seed: Any) -> int | None:
-    """Check that a seed is None or a non-negative integer."""
+    """Check that a seed is None or an integer in [0, SEED_MAX] (what torch's generators take).
+
+    Examples
+    --------
+    >>> check_seed(2**64 - 1) == SEED_MAX
+    True
+    """
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise ValueError(f"seed must be None or a non-negative integer; got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+            or not 0 <= int(seed) <= SEED_MAX:
+        raise ValueError(f"seed must be None or an integer in [0, 2**64 - 1]; got {seed!r}")
     return int(seed)
+
+
+def derive_seed(seed: int, offset: int) -> int:
+    """A second seed derived from ``seed``: ``seed + offset``, wrapped past ``SEED_MAX``.
+
+    Seeds of ordinary size give ``seed + offset`` exactly (so results do not change), and
+    the largest seeds wrap around instead of overflowing torch's generators.
+
+    Examples
+    --------
+    >>> derive_seed(7, 1), derive_seed(2**64 - 1, 1)
+    (8, 0)
+    """
+    value = seed + offset
+    return value if value <= SEED_MAX else value % (SEED_MAX + 1)
 
 
 def check_device(device: Any = None) -> torch.device:

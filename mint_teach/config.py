@@ -11,7 +11,7 @@ from typing import IO
 import torch
 
 __all__ = ["is_quick", "data_root", "cache_dir", "resolve_device", "cpu_quota", "limit_threads",
-           "write_atomic"]
+           "with_umask", "write_atomic"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -107,13 +107,50 @@ def limit_threads() -> int:
     return torch.get_num_threads()
 
 
+def with_umask(mode: int) -> int:
+    """``mode`` less the user's umask: what ``open`` (0o666) or ``mkdir`` (0o777) would give.
+
+    For files made by ``mkstemp`` / ``mkdtemp``, which are private (0o600 / 0o700) whatever
+    the umask, before they are renamed into place.
+    """
+    return mode & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows.
+
+    Linux reports it in /proc/self/status; elsewhere it is read by setting and restoring it
+    at once (``os.umask`` has no read-only form).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
     """Write a file so that no reader ever sees it half-written.
 
     ``write(f)`` fills a temporary file with a unique name in ``path``'s folder (so two
-    processes writing the same path never share one), which is flushed to disk and then
-    renamed over ``path`` in one step (``os.replace``). On any error the temporary file is
-    removed and ``path`` keeps its old content.
+    processes writing the same path never share one, and no planted link is followed), which
+    is flushed to disk and then renamed over ``path`` in one step (``os.replace``). The file
+    gets the mode an ordinary ``open`` would give it, 0o666 less the user's umask (``mkstemp``
+    alone makes it private, 0o600). On any error the temporary file is removed and ``path``
+    keeps its old content.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+    >>> write_atomic(target, lambda f: f.write(b"done"))
+    >>> target.read_text()
+    'done'
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -122,6 +159,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), with_umask(0o666))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

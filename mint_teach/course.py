@@ -39,7 +39,10 @@ def source_hash() -> str:
 
 
 def banner(text: str, *, warning: bool = True) -> None:
-    """Display a coloured box in a notebook (plain text elsewhere)."""
+    """Display a coloured box in a notebook (plain text elsewhere); ``text`` is a string."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string (the banner's message); got {text!r} of type "
+                        f"{type(text).__name__}")
     try:
         from IPython.display import HTML, display
     except ImportError:  # pragma: no cover - IPython ships with Jupyter

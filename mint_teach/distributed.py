@@ -21,6 +21,8 @@ falls back to the single-process one.
 """
 from __future__ import annotations
 
+import datetime
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -51,6 +53,7 @@ __all__ = [
     "local_rank",
     "rank",
     "save_atomic",
+    "check_environment",
     "setup",
     "shard",
     "split_work",
@@ -77,7 +80,70 @@ def world_size() -> int:
 
 def local_rank() -> int:
     """This process's index on its machine (torchrun's LOCAL_RANK; 0 otherwise)."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
+    return _env_int("LOCAL_RANK", 0)
+
+
+_LAUNCH = "start the ranks with torchrun (e.g. torchrun --nproc_per_node 2 ...)"
+TIMEOUT_ENV = "MINT_TEACH_DIST_TIMEOUT"  # seconds setup() waits for every rank to join
+DEFAULT_TIMEOUT_S = 300.0
+
+
+def _env_int(name: str, default: int | None = None, *, low: int = 0) -> int:
+    """An integer environment variable of torchrun, checked; ValueError naming it otherwise."""
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        if default is None:
+            raise ValueError(f"{name} is not set, but WORLD_SIZE={os.environ.get('WORLD_SIZE')} "
+                             f"asks for several ranks; {_LAUNCH}, which sets it")
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be an integer >= {low}; got {text!r}") from None
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value}")
+    return value
+
+
+def check_environment() -> tuple[int, int]:
+    """Check torchrun's variables before joining a process group; return (rank, world size).
+
+    WORLD_SIZE unset or 1 means one process and nothing else is read. With WORLD_SIZE above
+    1, RANK (0 <= RANK < WORLD_SIZE), LOCAL_RANK (>= 0, default 0), MASTER_ADDR and
+    MASTER_PORT (1 to 65535) must be set, as torchrun sets them; anything else raises
+    ValueError naming the variable, instead of a wait that never ends.
+    """
+    world = _env_int("WORLD_SIZE", 1, low=1)
+    if world == 1:
+        return 0, 1
+    rank_ = _env_int("RANK")
+    if rank_ >= world:
+        raise ValueError(f"RANK must be below WORLD_SIZE={world} (ranks 0 to {world - 1}); "
+                         f"got {rank_}")
+    _env_int("LOCAL_RANK", 0)
+    if not os.environ.get("MASTER_ADDR", "").strip():
+        raise ValueError(f"MASTER_ADDR is not set, but WORLD_SIZE={world} asks for several "
+                         f"ranks; it names the host of rank 0; {_LAUNCH}, which sets it")
+    port = _env_int("MASTER_PORT", low=1)
+    if port > 65535:
+        raise ValueError(f"MASTER_PORT must be a port number from 1 to 65535; got {port}")
+    return rank_, world
+
+
+def _timeout_s(timeout: float | None) -> float:
+    """The rendezvous timeout: the argument, else MINT_TEACH_DIST_TIMEOUT, else 300 s."""
+    name, value = "timeout", timeout
+    if value is None:
+        name, text = TIMEOUT_ENV, os.environ.get(TIMEOUT_ENV, "").strip()
+        try:
+            value = float(text) if text else DEFAULT_TIMEOUT_S
+        except ValueError:
+            raise ValueError(f"{TIMEOUT_ENV} must be a number of seconds > 0; got {text!r}"
+                             ) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a number of seconds > 0; got {value!r}")
+    return float(value)
 
 
 def is_main() -> bool:
@@ -85,26 +151,44 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def setup(backend: str | None = None) -> bool:
+def setup(backend: str | None = None, *, timeout: float | None = None) -> bool:
     """Join the process group that ``torchrun`` describes in the environment.
 
     A no-op returning False when the process was not started by torchrun with more than one
-    rank (``WORLD_SIZE`` unset or 1). ``backend`` defaults to NCCL with GPUs, else gloo; with
-    GPUs each rank uses the one of its LOCAL_RANK, so ``device="cuda"`` means that GPU.
-    Returns True when a process group is active.
+    rank (``WORLD_SIZE`` unset or 1). The variables are checked first (``check_environment``):
+    a RANK outside the world, a missing MASTER_ADDR or a port that is not a number raise
+    ValueError naming it. ``backend`` defaults to NCCL with GPUs, else gloo; with GPUs each
+    rank uses the one of its LOCAL_RANK, so ``device="cuda"`` means that GPU. ``timeout``
+    (seconds; default the environment variable MINT_TEACH_DIST_TIMEOUT, else 300) bounds the
+    wait for the other ranks: a rendezvous that cannot complete raises TimeoutError saying
+    who was waited for. Returns True when a process group is active.
     """
     if _active():
         return True
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    rank_, world = check_environment()
+    if world == 1:
         return False
+    seconds = _timeout_s(timeout)
     cuda = torch.cuda.is_available()
     if backend is None:
         backend = "nccl" if cuda else "gloo"
     if backend not in ("nccl", "gloo"):
         raise ValueError(f"backend must be 'nccl', 'gloo' or None (auto); got {backend!r}")
     if cuda:
+        if local_rank() >= torch.cuda.device_count():
+            raise ValueError(f"LOCAL_RANK={local_rank()} has no GPU: this machine has "
+                             f"{torch.cuda.device_count()} (cuda:0 to "
+                             f"cuda:{torch.cuda.device_count() - 1})")
         torch.cuda.set_device(local_rank())
-    dist.init_process_group(backend)
+    try:
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
+    except dist.DistError as err:  # the store or the other ranks never answered
+        where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+        raise TimeoutError(
+            f"rank {rank_} of WORLD_SIZE={world} could not join the process group at {where} "
+            f"within {seconds:g} s ({' '.join(str(err).split())[:200]}); every rank 0 to "
+            f"{world - 1} must start with the same MASTER_ADDR and MASTER_PORT, rank 0 "
+            f"first; {_LAUNCH}, or set {TIMEOUT_ENV} to wait longer") from None
     return True
 
 

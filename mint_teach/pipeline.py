@@ -26,6 +26,7 @@ from . import activations, data, distributed, models, pruning, train
 from ._validation import ArgumentTypeError, check_choice, check_count, check_fraction, check_number
 from .config import cache_dir, is_quick, resolve_device, write_atomic
 from .groups import check_groups_arg, groups_per_layer, layer_units, resolve_groups
+from .mi import ESTIMATORS  # the one list of estimator names
 
 __all__ = [
     "TRAIN_DEFAULTS",
@@ -51,7 +52,6 @@ DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn", "imagefolder
 # Activation rows per class (section 2; the paper's 250); digits has about 133 a class.
 DEFAULT_SAMPLES_PER_CLASS = {"digits": 100, "mnist": 250, "cifar10": 250, "imagefolder": 250}
 BASELINES = ("magnitude", "unstructured", "random")
-ESTIMATORS = ("faithful", "published")
 
 # Training recipes that reach the baselines (section 1); quick mode shrinks the epochs.
 TRAIN_DEFAULTS: dict[str, dict] = {
@@ -81,9 +81,10 @@ class MintConfig:
     train : overrides of the baseline training recipe (epochs, lr, ...).
     baselines : also prune by "magnitude" or "random" (the same blocks per pair as MINT) and
         by "unstructured" magnitude (the same share of weights).
-    estimator : "faithful" (section 4b, default) or "published": the published
-        implementation's statistic (section 4e), with the parent and the child activation
-        rows drawn independently per class with replacement, as its scripts do.
+    estimator : one of ``mi.ESTIMATORS``: "faithful" (section 4b, default); "published",
+        the published implementation's statistic (section 4e), with the parent and the
+        child activation rows drawn independently per class with replacement, as its
+        scripts do; "unconditional", block GMI without Z (a variant, not the method).
     quick : shrink data and epochs for a two-core laptop (also MINT_TEACH_QUICK=1).
     out_dir : where result.json and figures go (None: do not write).
     """
@@ -684,7 +685,7 @@ def _dependency_rows(cfg: MintConfig, train_set):
 
 
 def _mint_label(cfg: MintConfig) -> str:
-    return "MINT" if cfg.estimator == "faithful" else "MINT (published mode)"
+    return "MINT" if cfg.estimator == "faithful" else f"MINT ({cfg.estimator} mode)"
 
 
 BASELINE_LABELS = {"magnitude": "magnitude (blocks)", "random": "random (blocks)",

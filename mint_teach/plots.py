@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import torch
 
+from ._validation import check_blocks, check_tensor
 from .analysis import _check_reports, ece_from_bins
 
 __all__ = ["course_style", "plot_dependencies", "plot_masks", "plot_block_pvalues",
@@ -51,12 +52,25 @@ def _grid(n: int, ncols: int = 3, size: float = 4.2):
     return fig, list(axes.flat)
 
 
+def _per_pair(name: str, value, what: str) -> Mapping:
+    """A non-empty dict of one matrix per layer pair, or a ValueError saying what is needed."""
+    if not isinstance(value, Mapping) or len(value) == 0:
+        raise ValueError(f"{name} must be a non-empty dict {{(parent, child): {what}}}, one "
+                         f"entry per layer pair; got {value!r:.80}")
+    return value
+
+
 def plot_dependencies(dependencies: dict, *, ncols: int = 3, vmin: float | None = None,
                       vmax: float | None = None):
-    """One heatmap per layer pair of D[j, i] = I_G(child group j ; parent group i | rest) (s. 4)."""
-    fig, axes = _grid(len(dependencies), ncols, size=4.6)
-    for ax, ((parent, child), d) in zip(axes, dependencies.items()):
-        im = ax.imshow(torch.as_tensor(d).cpu().numpy(), cmap="viridis", aspect="auto",
+    """One heatmap per layer pair of D[j, i] = I_G(child group j ; parent group i | rest) (s. 4).
+
+    Every D must be a non-empty, finite ``(G_c, G_p)`` matrix (ValueError otherwise).
+    """
+    matrices = {key: check_blocks(f"dependencies[{key!r}]", d) for key, d in
+                _per_pair("dependencies", dependencies, "D of shape (G_c, G_p)").items()}
+    fig, axes = _grid(len(matrices), ncols, size=4.6)
+    for ax, ((parent, child), d) in zip(axes, matrices.items()):
+        im = ax.imshow(d.cpu().numpy(), cmap="viridis", aspect="auto",
                        vmin=vmin, vmax=vmax)
         ax.set_title(f"{parent} -> {child}")
         ax.set_xlabel("parent group i")
@@ -73,7 +87,8 @@ def plot_dependencies(dependencies: dict, *, ncols: int = 3, vmin: float | None 
 def plot_masks(masks: dict, *, ncols: int = 3):
     """Block masks per layer pair: black = cut connection block, white = kept (section 5).
 
-    ``masks`` is what ``pruning.masks_from_dependencies`` returns. Returns the Figure.
+    ``masks`` is what ``pruning.masks_from_dependencies`` returns. Returns the Figure. An
+    empty dict, an empty mask or one with NaN raise ValueError (its share cut would be NaN).
 
     Examples
     --------
@@ -85,9 +100,15 @@ def plot_masks(masks: dict, *, ncols: int = 3):
     """
     from matplotlib.patches import Patch
 
-    fig, axes = _grid(len(masks), ncols)
-    for ax, (key, keep) in zip(axes, masks.items()):
-        keep = torch.as_tensor(keep).float()
+    keeps = {}
+    for key, keep in _per_pair("masks", masks, "block mask of shape (G_c, G_p)").items():
+        keep = check_tensor(f"masks[{key!r}]", keep).float()
+        if keep.numel() == 0 or keep.dim() < 2 or not bool(torch.isfinite(keep).all()):
+            raise ValueError(f"masks[{key!r}] must be a non-empty (G_c, G_p) mask of 0/1 or "
+                             f"booleans without NaN; got shape {tuple(keep.shape)}")
+        keeps[key] = keep
+    fig, axes = _grid(len(keeps), ncols)
+    for ax, (key, keep) in zip(axes, keeps.items()):
         if keep.dim() > 2:
             keep = keep.flatten(1)
         ax.imshow(keep.cpu().numpy(), cmap="gray", vmin=0, vmax=1, aspect="auto",
@@ -163,9 +184,17 @@ def plot_tradeoff(rows: list[dict], *, baseline_acc: float | None = None, ax=Non
 
 
 def plot_history(history: dict, axes=None):
-    """Training loss and accuracy per epoch from ``train.fit``'s history, one panel each."""
+    """Training loss and accuracy per epoch from ``train.fit``'s history, one panel each.
+
+    ``history`` needs a non-empty ``"loss"`` list (one value per epoch); ``"train_acc"`` and
+    ``"test_acc"`` are drawn when present. Anything else raises ValueError saying so.
+    """
     import matplotlib.pyplot as plt
 
+    if not isinstance(history, Mapping) or len(history.get("loss") or ()) == 0:
+        keys = sorted(history) if isinstance(history, Mapping) else type(history).__name__
+        raise ValueError("history must be train.fit's history: a dict with a non-empty 'loss' "
+                         f"list, one value per epoch (and 'train_acc', 'test_acc'); got {keys}")
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     fig = axes[0].figure

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from . import graphs, mi, plots, pruning, train
-from ._validation import check_count, check_seed
+from ._validation import check_blocks, check_count, check_number, check_seed
 
 __all__ = ["mst_explorer", "threshold_explorer"]
 
@@ -87,9 +87,7 @@ def mst_explorer(n: int = 30, *, dim: int = 2, seed: int = 0,
     seed = check_seed(seed)
     if seed is None:
         raise ValueError("seed must be a non-negative integer; got None")
-    start = float(separation)
-    if not 0.0 <= start <= 4.0:
-        raise ValueError(f"separation must be in [0, 4]; got {separation!r}")
+    start = check_number("separation", separation, low=0.0, high=4.0)  # a number, not "2"
 
     generator = torch.Generator().manual_seed(seed)
     cloud_a = torch.randn(n, dim, generator=generator, dtype=torch.float64)
@@ -257,8 +255,10 @@ def _check_threshold_inputs(model: Any, dependencies: Any, eval_data: Any, mode:
 def _checked_dependencies(model: nn.Module, dependencies: Mapping,
                           max_pair_fraction: float) -> dict:
     """The matrices on the CPU, with their keys, shapes and the cap checked once, here, rather
-    than inside a slider callback."""
-    deps = {key: torch.as_tensor(d).detach().cpu() for key, d in dependencies.items()}
+    than inside a slider callback. Non-finite entries (NaN, -inf) are refused by name: the
+    delta slider's range is built from the smallest and the largest."""
+    deps = {key: check_blocks(f"dependencies[{key!r}]", d).detach().cpu()
+            for key, d in dependencies.items()}
     pruning.masks_from_dependencies(deps, prune_fraction=0.0,
                                     max_pair_fraction=max_pair_fraction)
     pruning.apply_masks(copy.deepcopy(model), {key: torch.ones_like(d, dtype=torch.bool)
@@ -281,7 +281,7 @@ def _threshold_slider(mode: str, deps: Mapping, value: float | None) -> ipywidge
                                         max=d_max, step=step, description="delta",
                                         readout_format=".4f", continuous_update=False)
     if value is not None:
-        value = float(value)
+        value = check_number("value", value)
         if not slider.min <= value <= slider.max:
             raise ValueError(f"value must be in [{slider.min:.4g}, {slider.max:.4g}] for "
                              f"mode={mode!r}; got {value!r}")

@@ -109,8 +109,11 @@ def test_estimator_is_checked():
         mi.conditional_gmi(x, y, z, estimator="paper")
     with pytest.raises(ValueError, match="estimator"):
         mi.dependency_matrix(y, x, parent_groups=1, child_groups=1, estimator=None)
-    with pytest.raises(ValueError, match=r"estimator must be one of \['faithful', 'published'\]"):
-        MintConfig(estimator="unconditional")
+    # one list of names for mi, MintConfig and the command line (mi.ESTIMATORS)
+    with pytest.raises(ValueError, match=r"estimator must be one of \['faithful', 'published', "
+                                         r"'unconditional'"):
+        MintConfig(estimator="paper")
+    assert MintConfig(estimator="unconditional").estimator == "unconditional"
 
 
 # --- through the pipeline, with rows drawn as published ------------------------------------

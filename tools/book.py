@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = ".mint_teach_site"
 EDITIONS = ("full", "student")
 DEFAULT_OUT = {"full": "build/site", "student": "build/site-student"}
-DOCS = {"full": ["method", "architecture", "teaching"], "student": ["method", "architecture"]}
+DOCS = {"full": ["method", "reproduction", "scale", "architecture", "teaching"],
+        "student": ["method", "reproduction", "scale", "architecture"]}
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("Interactive widget: it needs a running kernel. Open this notebook in "
                "JupyterLab (make lab) or on Binder to use it.")
