@@ -239,10 +239,12 @@ def _blocks(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list, chil
             seed: Any, device: torch.device, progress: bool, estimator: str) -> torch.Tensor:
     """D for every (child group, parent group) pair: cross-edge counts, then the statistic.
 
-    A constant child or parent group gets D = 0 exactly, in every estimator: I(X; Y | Z) is 0
-    when X or Y is constant. The trees would not say so: with X constant they compare the
-    bootstrapped (y, z) with the joint (y, z), which differ wherever the nearest z is not
-    the same z, and dead units would rank as dependent.
+    A constant child or parent group gets D = 0 exactly in the faithful and unconditional
+    estimators: I(X; Y | Z) is 0 when X or Y is constant. The trees would not say so: with X
+    constant they compare the bootstrapped (y, z) with the joint (y, z), which differ wherever
+    the nearest z is not the same z, and dead units would rank as dependent. The published
+    modes report what the published statistic gives for such a block (a positive value, so
+    dead units keep their connections there): they exist to reproduce that code.
     """
     counts, n_boot, n_joint = block_counts(parent, child, parent_bounds, child_bounds,
                                            _generator(seed), device, progress, estimator)
@@ -250,8 +252,9 @@ def _blocks(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list, chil
         values = published_value(counts, n_joint, parent.shape[0])
     else:
         values = hp_from_count(counts, n_boot, n_joint)
-    values[constant_groups(child, child_bounds)] = 0.0
-    values[:, constant_groups(parent, parent_bounds)] = 0.0
+    if not estimator.startswith("published"):
+        values[constant_groups(child, child_bounds)] = 0.0
+        values[:, constant_groups(parent, parent_bounds)] = 0.0
     return values
 
 
