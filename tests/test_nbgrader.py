@@ -6,7 +6,6 @@ and autogrades a correct and a wrong submission: full marks and none.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,16 +15,13 @@ from pathlib import Path
 import pytest
 
 from mint_teach.checks import NOT_YET
+from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "tools" / "nbgrader_meta.py"
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("course_nbgrader", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("nbgrader_meta")
 
 
 def _notebook(name: str) -> dict:

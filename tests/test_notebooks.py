@@ -10,7 +10,6 @@ working directory, with MINT_TEACH_QUICK=1. Exercises follow one pattern: a cell
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from mint_teach import checks
 from mint_teach.course import source_hash
+from tool_loader import load_tool
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -34,10 +34,7 @@ ROOT = NOTEBOOK_DIR.parent
 
 def _tools():
     """tools/notebooks.py, the code behind `make notebooks` and `make student`."""
-    spec = importlib.util.spec_from_file_location("course_tools", ROOT / "tools" / "notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("notebooks")
 
 
 def _tagged(nb, tag: str) -> list:

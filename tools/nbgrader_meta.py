@@ -27,14 +27,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the tests)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _course_tools import NOTEBOOKS, ROOT, UsageError, course_notebooks, write_file  # noqa: E402
+
 CHECK = re.compile(r"^\s*mt\.checks\.check_\w+\(")
 PROMPT = re.compile(r"^answer\s*=\s*None\s*(#\s*(?P<hint>.*))?$")
 SCHEMA = 3
@@ -52,7 +52,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 '''
 
 
-class GraderError(Exception):
+class GraderError(UsageError):
     """A user error: one line for the command line."""
 
 
@@ -125,30 +125,6 @@ def nbgrader_source(nb: dict, prefix: str) -> dict:
     return out
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def course_notebooks(names=()) -> list[Path]:
-    """The numbered notebooks, or those whose file name starts with one of ``names``."""
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    chosen = [p for p in paths if not names or any(p.name.startswith(n) for n in names)]
-    if not chosen:
-        raise GraderError(f"no notebook matches {list(names)}; have {[p.name[:2] for p in paths]}")
-    return chosen
-
-
 def write_course(out: Path, paths: list[Path], assignment: str = "mint") -> list[Path]:
     """Write the nbgrader course folder ``out``: its config and one source notebook per path."""
     if not re.fullmatch(r"[A-Za-z0-9_-]+", assignment):
@@ -163,9 +139,9 @@ def write_course(out: Path, paths: list[Path], assignment: str = "mint") -> list
     written = []
     for name, nb in converted:
         target = out / "source" / assignment / name
-        _write(target, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        write_file(target, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         written.append(target)
-    _write(out / "nbgrader_config.py", CONFIG.format(root=str(ROOT)))
+    write_file(out / "nbgrader_config.py", CONFIG.format(root=str(ROOT)))
     return written
 
 
@@ -176,8 +152,9 @@ def main(argv=None) -> int:
     parser.add_argument("--assignment", default="mint")
     args = parser.parse_args(argv)
     try:
-        written = write_course(Path(args.out), course_notebooks(args.names), args.assignment)
-    except (GraderError, OSError) as exc:
+        written = write_course(Path(args.out), course_notebooks(args.names, NOTEBOOKS),
+                               args.assignment)
+    except (UsageError, OSError) as exc:
         print(f"nbgrader_meta: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     for path in written:

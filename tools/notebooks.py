@@ -26,8 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the tests)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _course_tools import NOTEBOOKS, ROOT, UsageError, course_notebooks, write_file  # noqa: E402
+
 MARK = re.compile(r"<!-- measured -->.*?<!-- /measured -->", re.S)
 # The kernel's own peak resident memory. Linux's VmHWM belongs to the process image, so it
 # starts afresh at exec; ru_maxrss (the fallback elsewhere) would carry over the peak of the
@@ -39,48 +41,11 @@ PEAK_CELL = ("import os as _o, resource as _r, sys as _s\n"
              "_r.getrusage(_r.RUSAGE_SELF).ru_maxrss // (1024 if _s.platform == 'darwin' else 1))")
 
 
-class UsageError(Exception):
-    """A user error: the command prints its one-line message and exits with status 2."""
-
-
-def course_notebooks(names=()) -> list[Path]:
-    """The numbered notebooks, or those whose file name starts with one of ``names``."""
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if names:
-        paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
-        if not paths:
-            raise UsageError(f"no notebook matches {list(names)}; have "
-                             f"{[p.name for p in sorted(NOTEBOOKS.glob('[0-9][0-9]_*.ipynb'))]}")
-    return paths
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _write_text(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` through a unique temporary file in the same folder, with the
-    mode a plain ``open(path, "w")`` would give (mkstemp alone makes it 0600)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix or ".tmp",
-                               dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write(nb, path: Path) -> None:
-    """Write ``nb`` to ``path`` atomically (see :func:`_write_text`)."""
+    """Write ``nb`` to ``path`` whole, with the user's umask (see ``write_file``)."""
     import nbformat
 
-    _write_text(nbformat.writes(nb) + "\n", path)
+    write_file(path, nbformat.writes(nb) + "\n")
 
 
 def read_notebook(path: Path):
@@ -233,11 +198,11 @@ def student_copy(out: Path, paths=None) -> list[Path]:
     _check_out(out)
     strip = TagRemovePreprocessor(remove_cell_tags={"solution", "claim"},
                                   remove_all_outputs_tags={"exercise"})
-    notebooks = [read_notebook(path) for path in (paths or course_notebooks())]
+    notebooks = [read_notebook(path) for path in (paths or course_notebooks(folder=NOTEBOOKS))]
     texts = [c.source for nb in notebooks for c in nb.cells if c.cell_type == "markdown"]
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path, nb in zip(paths or course_notebooks(), notebooks):
+    for path, nb in zip(paths or course_notebooks(folder=NOTEBOOKS), notebooks):
         nb, _ = strip.preprocess(nb, {})
         for cell in nb.cells:
             if "exercise" in cell.metadata.get("tags", []) and cell.cell_type == "code":
@@ -254,7 +219,7 @@ def student_copy(out: Path, paths=None) -> list[Path]:
         (out / "docs").mkdir(exist_ok=True)
     for name in sorted(docs):
         target = out / "docs" / name
-        _write_text((ROOT / "docs" / name).read_text(encoding="utf-8"), target)
+        write_file(target, (ROOT / "docs" / name).read_text(encoding="utf-8"))
         written.append(target)
     return written
 
@@ -274,7 +239,7 @@ def main(argv=None) -> int:
             for target in student_copy(Path(args.out)):
                 print(f"wrote {target}")
             return 0
-        paths = course_notebooks(args.names)
+        paths = course_notebooks(args.names, NOTEBOOKS)
     except (UsageError, OSError) as err:
         print(f"notebooks.py {args.command}: {err}", file=sys.stderr)
         return 2
