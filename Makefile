@@ -50,8 +50,8 @@ book: $(ENV_DEP)
 book-student: $(ENV_DEP)
 	$(PY) tools/book.py --edition student --out build/site-student
 
-# Every course figure as a PNG tagged 200 dpi, from the saved outputs (no execution):
-# build/figures/<notebook>/<cell>-<n>.png.
+# Every course figure as a PNG tagged with its true resolution (200 dpi where the notebook saves
+# "retina" figures), from the saved outputs (no execution): build/figures/<notebook>/<cell>-<n>.png.
 figures: $(ENV_DEP)
 	$(PY) tools/figures.py --out build/figures
 
