@@ -245,7 +245,8 @@ def test_compare_models_and_plots(trained_mlp, digits_test):
     fig2 = plots.plot_robustness(out["robustness"])
     lines = [ln for ln in fig2.axes[0].get_lines() if ln.get_label() != "_nolegend_"]
     assert len(lines) == 2
-    assert list(lines[0].get_ydata()) == out["robustness"]["trained"]["accuracy"]
+    assert list(lines[0].get_ydata()) == pytest.approx(  # drawn in % like every course axis
+        [100 * a for a in out["robustness"]["trained"]["accuracy"]])
     import matplotlib.pyplot as plt
     plt.close(fig)
     plt.close(fig2)
