@@ -190,7 +190,7 @@ def test_full_edition_folds_every_solution_and_its_output(sites):
 
 def test_full_edition_has_the_teacher_pages_and_the_documents(sites):
     site = sites["full"]
-    for name in ("method", "architecture", "teaching"):
+    for name in ("method", "reproduction", "scale", "architecture", "teaching"):
         assert (site / "docs" / f"{name}.html").is_file(), name
     assert 'href="docs/teaching.html"' in (site / "index.html").read_text()
     assert (site / "README.html").is_file()
@@ -285,7 +285,7 @@ def test_invalid_notebook_is_named_in_one_line(tmp_path, content):
     source = tmp_path / "course"
     (source / "notebooks").mkdir(parents=True)
     (source / "docs").mkdir()
-    for name in ("method", "architecture", "teaching"):
+    for name in ("method", "reproduction", "scale", "architecture", "teaching"):
         (source / "docs" / f"{name}.md").write_text(f"# {name}\n")
     (source / "README.md").write_text("# course\n\ntext\n")
     (source / "notebooks" / "00_broken.ipynb").write_text(content)
