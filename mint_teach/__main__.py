@@ -71,8 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--baselines", nargs="*", default=["magnitude", "unstructured"],
                    choices=["magnitude", "unstructured", "random"],
                    help="baselines at the same sparsity (none: --baselines alone)")
-    r.add_argument("--estimator", default="faithful", choices=["faithful", "published"],
-                   help="dependency statistic: the method (faithful) or the published code's")
+    r.add_argument("--estimator", default="faithful",
+                   choices=["faithful", "published", "published-2020"],
+                   help="dependency statistic: the method (faithful) or the published code's "
+                        "(published: as it runs with today's SciPy; published-2020: with the "
+                        "tree as SciPy < 1.11 stored it)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     r.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA or cache)")

@@ -13,8 +13,10 @@ Read top to bottom, this module follows the method:
 - ``split_groups``: contiguous unit groups (section 3), from :mod:`mint_teach.groups`.
 
 ``estimator="published"`` reproduces the published implementation's statistic (crossed
-bootstrap indices and its cross-edge count, sections 4c and 4e) for comparison; the default
-``"faithful"`` is the method as described.
+bootstrap indices and its cross-edge count, sections 4c and 4e) as it runs with today's SciPy;
+``"published-2020"`` is the same statistic with the count as SciPy before 1.11 stored the tree,
+as the published code ran in 2020 (``_legacy_tree``). The default ``"faithful"`` is the method
+as described.
 
 Randomness: every estimator draws from its own ``torch.Generator`` seeded with ``seed``, so
 the same seed gives the same value for numpy arrays and tensors, and ``conditional_gmi`` with
@@ -28,7 +30,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ._block_engine import MODES, block_counts, first_nearest, split_rows
+from ._block_engine import MODES, PUBLISHED_MODES, block_counts, first_nearest, split_rows
 from ._validation import (
     check_choice,
     check_count,
@@ -61,7 +63,7 @@ MIN_ROWS_GMI = 4  # two halves of at least two rows
 MIN_ROWS_CONDITIONAL = 6  # three thirds of at least two rows
 
 _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + |b|^2
-ESTIMATORS = MODES  # "faithful" (section 4b), "published" (4e), "unconditional" (a variant)
+ESTIMATORS = MODES  # "faithful" (4b), "published" and "published-2020" (4c, 4e), "unconditional"
 
 
 def hp_from_count(r: Any, m: int, n: int) -> Any:
@@ -222,7 +224,7 @@ def _blocks(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list, chil
     """D for every (child group, parent group) pair: cross-edge counts, then the statistic."""
     counts, n_boot, n_joint = block_counts(parent, child, parent_bounds, child_bounds,
                                            _generator(seed), device, progress, estimator)
-    if estimator == "published":
+    if estimator in PUBLISHED_MODES:
         return published_value(counts, n_joint, parent.shape[0])
     return hp_from_count(counts, n_boot, n_joint)
 
@@ -248,12 +250,16 @@ def conditional_gmi(x: Any, y: Any, z: Any, *, seed: int | None = None,
         Seed for the shuffle (and the random matching when ``z`` is empty).
     device : torch.device or str, optional
         None means CUDA when available, else CPU.
-    estimator : {"faithful", "published", "unconditional"}
+    estimator : {"faithful", "published", "published-2020", "unconditional"}
         ``"faithful"`` (default) is section 4b. ``"published"`` reproduces the statistic of
         the published implementation (section 4e): crossed bootstrap indices, so the
         substituted y is unrelated to the point's z, and the published cross-edge count
-        (``published_value``); it does not estimate I(X; Y | Z). ``"unconditional"`` ignores
-        ``z``: block GMI I_G(X; Y) on the thirds, a variant, not the paper's method.
+        (``published_value``) as it reads SciPy >= 1.11's tree (every edge stored at
+        (smaller, larger) index); it does not estimate I(X; Y | Z). ``"published-2020"`` is
+        the same with the count read off the tree as SciPy < 1.11 stored it (section 4c), as
+        the published code ran in 2020; slower (each tree is rebuilt from its full distance
+        matrix). ``"unconditional"`` ignores ``z``: block GMI I_G(X; Y) on the thirds, a
+        variant, not the paper's method.
 
     Returns
     -------
@@ -321,9 +327,10 @@ def dependency_matrix(
         None means CUDA when available, else CPU.
     progress : bool
         Show a progress bar over the pairs.
-    estimator : {"faithful", "published", "unconditional"}
+    estimator : {"faithful", "published", "published-2020", "unconditional"}
         As in ``conditional_gmi``; ``"published"`` is the published implementation's
-        statistic, ``"unconditional"`` block GMI without Z (a variant).
+        statistic with today's SciPy, ``"published-2020"`` with SciPy < 1.11's tree storage,
+        ``"unconditional"`` block GMI without Z (a variant).
 
     Returns
     -------

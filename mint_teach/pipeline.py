@@ -50,7 +50,7 @@ DEFAULT_MODEL = {"digits": "mlp", "mnist": "mlp", "cifar10": "cnn", "imagefolder
 # Activation rows per class (section 2; the paper's 250); digits has about 133 a class.
 DEFAULT_SAMPLES_PER_CLASS = {"digits": 100, "mnist": 250, "cifar10": 250, "imagefolder": 250}
 BASELINES = ("magnitude", "unstructured", "random")
-ESTIMATORS = ("faithful", "published")
+ESTIMATORS = ("faithful", "published", "published-2020")
 
 # Training recipes that reach the baselines (section 1); quick mode shrinks the epochs.
 TRAIN_DEFAULTS: dict[str, dict] = {
@@ -80,9 +80,11 @@ class MintConfig:
     train : overrides of the baseline training recipe (epochs, lr, ...).
     baselines : also prune by "magnitude" or "random" (the same blocks per pair as MINT) and
         by "unstructured" magnitude (the same share of weights).
-    estimator : "faithful" (section 4b, default) or "published": the published
-        implementation's statistic (section 4e), with the parent and the child activation
-        rows drawn independently per class with replacement, as its scripts do.
+    estimator : "faithful" (section 4b, default), "published" or "published-2020": the
+        published implementation's statistic (section 4e), with the parent and the child
+        activation rows drawn independently per class with replacement, as its scripts do;
+        "published" reads the count off today's SciPy tree, "published-2020" off the tree as
+        SciPy < 1.11 stored it (section 4c), as the published code ran in 2020.
     quick : shrink data and epochs for a two-core laptop (also MINT_TEACH_QUICK=1).
     out_dir : where result.json and figures go (None: do not write).
     """
@@ -614,13 +616,13 @@ def _dependency_rows(cfg: MintConfig, train_set):
     """``(rows, child_rows)``: one class-balanced draw, or, in published mode, two independent
     draws with replacement as the published scripts make them (section 4e)."""
     per_class = _rows_per_class(cfg)
-    if cfg.estimator == "published":
+    if cfg.estimator in ("published", "published-2020"):
         return published_rows(train_set, per_class, seed=cfg.seed)
     return data.class_balanced_subset(train_set, per_class, seed=cfg.seed), None
 
 
 def _mint_label(cfg: MintConfig) -> str:
-    return "MINT" if cfg.estimator == "faithful" else "MINT (published mode)"
+    return "MINT" if cfg.estimator == "faithful" else f"MINT ({cfg.estimator} mode)"
 
 
 BASELINE_LABELS = {"magnitude": "magnitude (blocks)", "random": "random (blocks)",

@@ -6,13 +6,17 @@ miscounts cross edges, so its score does not depend on the child layer; the righ
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import scipy
 import torch
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
-from mint_teach import _block_engine, data, graphs, mi, models, pipeline
+from mint_teach import _block_engine, _legacy_tree, data, graphs, mi, models, pipeline
 from mint_teach.pipeline import MintConfig
 
 
@@ -39,8 +43,8 @@ def planted_pair(rows: int = 600, seed: int = 0):
 
 
 def reference_published_count(points: np.ndarray, n_joint: int) -> int:
-    """The published count the explicit way: joint points first, scipy's MST as a CSR matrix,
-    compare the column of the k-th stored entry with k itself."""
+    """The published count the explicit way: joint points first, the installed SciPy's MST as a
+    CSR matrix, compare the column of the k-th stored entry with k itself."""
     n = len(points)
     dists = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
     tree = minimum_spanning_tree(csr_matrix(dists))
@@ -48,8 +52,15 @@ def reference_published_count(points: np.ndarray, n_joint: int) -> int:
     return sum((tree.indices[k] >= n_joint) != (k >= n_joint) for k in range(n - 1))
 
 
+SCIPY_STABLE_TREE = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
+
+
+@pytest.mark.skipif(not SCIPY_STABLE_TREE, reason="SciPy < 1.11 stores about half the tree "
+                    "edges at (larger, smaller): that is estimator='published-2020'")
 @pytest.mark.parametrize("n_boot, n_joint, seed", [(20, 21, 0), (33, 33, 1), (12, 15, 2)])
 def test_published_count_matches_the_sparse_matrix_reading(n_boot, n_joint, seed):
+    """``estimator="published"`` is the published reading of SciPy >= 1.11's tree, which
+    stores every edge at (smaller, larger) index (a stable sort since SciPy 1.11)."""
     boot, joint = gaussian(seed, n_boot, 3), gaussian(seed + 10, n_joint, 3) + 0.5
     edges = graphs.mst(np.concatenate([boot, joint]))  # this module's order: bootstrapped first
     count = _block_engine.published_count(edges[None], n_boot, n_joint)
@@ -57,7 +68,92 @@ def test_published_count_matches_the_sparse_matrix_reading(n_boot, n_joint, seed
     assert int(count[0]) == expected
     # it is not the Friedman-Rafsky count of the same tree
     membership = [0] * n_boot + [1] * n_joint
-    assert isinstance(graphs.cross_edges(edges, membership), int)
+    assert int(count[0]) != graphs.cross_edges(edges, membership)
+
+
+# --- the count as SciPy < 1.11 stored the tree (estimator="published-2020") -------------------
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "scipy_tree_reference.json").read_text())
+
+
+def reference_cases(version: str):
+    return REFERENCE["sections"][version]["cases"]
+
+
+def reference_distances(points) -> np.ndarray:
+    points = np.asarray(points)
+    d2 = np.zeros((len(points), len(points)))
+    for k in range(points.shape[1]):  # as benchmarks/scipy_tree_reference.py sums them
+        diff = points[:, None, k] - points[None, :, k]
+        d2 = d2 + diff * diff
+    return np.sqrt(d2)
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_legacy_tree_stores_edges_as_scipy_1_10_did(case):
+    ref = reference_cases("1.10.1")[case]
+    entries = _legacy_tree.legacy_tree_entries(reference_distances(ref["points"]))
+    assert entries[:, 0].tolist() == ref["rows"] and entries[:, 1].tolist() == ref["cols"]
+    assert _legacy_tree.published_count_of_entries(entries, ref["n_joint"]) == \
+        ref["published_count"]
+    # about half the edges are stored (larger, smaller), unlike SciPy >= 1.11
+    larger_first = int((entries[:, 0] > entries[:, 1]).sum())
+    assert 0.3 * len(entries) < larger_first < 0.7 * len(entries)
+
+
+def test_legacy_argsort_orders_ties_as_numpy_1_24():
+    for record in REFERENCE["sections"]["1.10.1"]["argsort"]:
+        order = _legacy_tree.legacy_argsort(np.array(record["values"]))
+        assert order.tolist() == record["order"]
+
+
+def test_reference_trees_are_the_same_trees_under_both_scipy_versions():
+    """The versions differ in where an edge is stored, not in which edges the tree has; the
+    published count differs, and the 1.11+ count is what estimator='published' reads."""
+    for old, new in zip(reference_cases("1.10.1"), reference_cases("1.17.1")):
+        edges_old = {frozenset(e) for e in zip(old["rows"], old["cols"])}
+        edges_new = {frozenset(e) for e in zip(new["rows"], new["cols"])}
+        assert edges_old == edges_new
+        assert new["stored_larger_first"] == 0
+        n_boot, n_joint = new["n_boot"], new["n_joint"]
+        # this module's labels put the bootstrapped points first
+        relabel = lambda v: v - n_joint if v >= n_joint else v + n_boot  # noqa: E731
+        edges = torch.tensor([[relabel(a), relabel(b)] for a, b in zip(new["rows"], new["cols"])])
+        assert int(_block_engine.published_count(edges[None], n_boot, n_joint)[0]) == \
+            new["published_count"]
+    assert any(o["published_count"] != n["published_count"]
+               for o, n in zip(reference_cases("1.10.1"), reference_cases("1.17.1")))
+
+
+def test_published_2020_is_near_zero_on_independent_gaussians_where_published_is_not():
+    """method.md 4c's case (smaller): the 2020 count was near-correct, today's is not."""
+    rng = np.random.default_rng(0)
+    x, y, z = rng.normal(size=(450, 5)), rng.normal(size=(450, 8)), rng.normal(size=(450, 60))
+    new = [mi.conditional_gmi(x, y, z, seed=s, estimator="published") for s in range(2)]
+    old = [mi.conditional_gmi(x, y, z, seed=s, estimator="published-2020") for s in range(2)]
+    assert max(abs(v) for v in old) < 0.12
+    assert min(new) > max(old) + 0.1
+
+
+def test_published_2020_keeps_the_crossed_indices():
+    """X independent, Y a function of a 2-d Z: the crossed indices still report dependence."""
+    x, y, z = redundant_y(900)
+    faithful = [mi.conditional_gmi(x, y, z, seed=s) for s in range(2)]
+    old = [mi.conditional_gmi(x, y, z, seed=s, estimator="published-2020") for s in range(2)]
+    assert min(old) > max(faithful) + 0.2
+
+
+def test_published_2020_dependency_matrix_equals_conditional_gmi_pair_by_pair():
+    parent, child = gaussian(0, 90, 6), gaussian(1, 90, 4)
+    child[:, :2] += parent[:, :2]
+    matrix = mi.dependency_matrix(parent, child, parent_groups=3, child_groups=2, seed=5,
+                                  progress=False, estimator="published-2020")
+    for j, (c0, c1) in enumerate(mi.split_groups(4, 2)):
+        for i, (p0, p1) in enumerate(mi.split_groups(6, 3)):
+            others = [u for u in range(6) if not p0 <= u < p1]
+            value = mi.conditional_gmi(child[:, c0:c1], parent[:, p0:p1], parent[:, others],
+                                       seed=5, estimator="published-2020")
+            assert matrix[j, i].item() == pytest.approx(value, abs=1e-9)
 
 
 def test_published_value_formula():
@@ -109,7 +205,8 @@ def test_estimator_is_checked():
         mi.conditional_gmi(x, y, z, estimator="paper")
     with pytest.raises(ValueError, match="estimator"):
         mi.dependency_matrix(y, x, parent_groups=1, child_groups=1, estimator=None)
-    with pytest.raises(ValueError, match=r"estimator must be one of \['faithful', 'published'\]"):
+    with pytest.raises(ValueError, match=r"estimator must be one of \['faithful', 'published', "
+                                          r"'published-2020'\]"):
         MintConfig(estimator="unconditional")
 
 
@@ -231,6 +328,8 @@ def test_cli_takes_the_estimator():
     from mint_teach.__main__ import _parser
 
     assert _parser().parse_args(["run", "--estimator", "published"]).estimator == "published"
+    assert _parser().parse_args(["run", "--estimator", "published-2020"]).estimator == \
+        "published-2020"
     assert _parser().parse_args(["run"]).estimator == "faithful"
     with pytest.raises(SystemExit) as exit_info:
         _parser().parse_args(["run", "--estimator", "paper"])
