@@ -9,7 +9,8 @@ Read top to bottom, this module follows the method:
 - ``dependency_matrix``: every (child group, parent group) conditional GMI of a layer pair,
   with the block decomposition and batched Prim of section 4d (``_block_engine``);
 - ``dependency_null``, ``block_pvalues`` and ``reliability``: is D more than noise? D with
-  the child rows permuted, permutation p-values, and D's agreement with itself (4e);
+  the child rows permuted (freely, or only among rows with nearby Z: the conditional null),
+  permutation p-values, and D's agreement with itself (4e);
 - ``split_groups``: contiguous unit groups (section 3), from :mod:`mint_teach.groups`.
 
 ``estimator="published"`` reproduces the published implementation's statistic (crossed
@@ -46,6 +47,7 @@ __all__ = [
     "MIN_ROWS_CONDITIONAL",
     "MIN_ROWS_GMI",
     "ESTIMATORS",
+    "NULLS",
     "block_pvalues",
     "conditional_gmi",
     "dependency_matrix",
@@ -354,6 +356,10 @@ def dependency_matrix(
 # --- is D more than noise? the permuted-child null and D's reliability (section 4e) ---------
 
 
+NULLS = ("child", "conditional")
+_NULL_BATCH_ELEMENTS = 2**24  # child values held at once by the conditional null's copies
+
+
 def dependency_null(
     parent: Any,
     child: Any,
@@ -365,15 +371,32 @@ def dependency_null(
     device: torch.device | str | None = None,
     progress: bool = True,
     estimator: str = "faithful",
+    null: str = "child",
+    bin_size: int = 2,
 ) -> torch.Tensor:
-    """D recomputed with the child rows permuted: the null of "child j depends on parent i".
+    """D recomputed with the child rows permuted: a null distribution for every block.
 
-    Section 4e. Permuting the rows of ``child`` breaks every link between a child group and
-    the parent layer and keeps everything else (each layer's own distribution, the parent
-    groups' dependence on the rest of their layer, the estimator's bias). Each permutation
-    uses the same ``seed`` for the split of the rows as ``dependency_matrix`` would, so the
-    null is comparable with ``dependency_matrix(..., seed=seed)``; the permutations
-    themselves are drawn with ``seed + 1``.
+    Section 4e. Two nulls answer two questions:
+
+    - ``null="child"`` (the permuted-child null): the child rows are permuted freely. That
+      breaks every link between a child group and the *whole* parent layer and keeps
+      everything else (each layer's own distribution, the estimator's bias). A small p-value
+      says "child group j is not independent of the parent layer"; it does not single out
+      group i, because the permutation also breaks the child's link with Z.
+    - ``null="conditional"`` (a local permutation test): for block (j, i) the child rows are
+      permuted only among rows with nearly the same Z, the rest of the parent layer. Rows are
+      cut into bins of ``bin_size`` rows close in Z (greedy: a row in random order takes its
+      ``bin_size - 1`` nearest unbinned rows), and each permutation shuffles the child rows
+      within every bin. That keeps the child's link with Z and breaks only what goes beyond
+      it, so a small p-value says "child group j depends on parent group i given the rest".
+      It is exact when rows in a bin share Z and approximate otherwise: the farther apart
+      the Z of a bin (high-dimensional Z, few rows), the more it also breaks the link with Z
+      and the smaller (anti-conservative) its p-values. With one parent group Z is empty and
+      it is the permuted-child null.
+
+    Each permutation uses the same ``seed`` for the split of the rows as ``dependency_matrix``
+    would, so the null is comparable with ``dependency_matrix(..., seed=seed)``; the
+    permutations (and the bins) are drawn with ``seed + 1``.
 
     Parameters
     ----------
@@ -385,25 +408,109 @@ def dependency_null(
         Seed of the split (and, plus one, of the permutations).
     progress : bool
         Show a progress bar over the permutations.
+    null : {"child", "conditional"}
+        Which null (above).
+    bin_size : int
+        Rows per bin of the conditional null (at least 2; 2 swaps the child rows of pairs of
+        nearest rows). Ignored by the permuted-child null.
 
     Returns
     -------
     torch.Tensor, shape (permutations, child_groups, parent_groups), float64
-        ``null[k]`` is D under the k-th permutation of the child rows.
+        ``null[k]`` is D under the k-th permutation of the child rows; read by
+        ``block_pvalues``.
     """
     estimator = _check_estimator(estimator)
+    null = check_choice("null", null, NULLS)
     permutations = check_count("permutations", permutations)
     parent, child, parent_bounds, child_bounds = _check_layer_pair(parent, child, parent_groups,
                                                                    child_groups)
+    bin_size = check_count("bin_size", bin_size, low=2, high=parent.shape[0],
+                           high_means="the number of rows")
     seed = check_seed(seed)
     shuffle = _generator(None if seed is None else seed + 1)
     device = check_device(device)
-    null = torch.empty(permutations, len(child_bounds), len(parent_bounds), dtype=torch.float64)
-    for k in tqdm(range(permutations), desc="permuted-child null", disable=not progress):
-        rows = torch.randperm(child.shape[0], generator=shuffle).to(child.device)
-        null[k] = _blocks(parent, child[rows], parent_bounds, child_bounds, seed, device,
-                          False, estimator)
-    return null
+    out = torch.empty(permutations, len(child_bounds), len(parent_bounds), dtype=torch.float64)
+    n = child.shape[0]
+    if null == "child":
+        for k in tqdm(range(permutations), desc="permuted-child null", disable=not progress):
+            rows = torch.randperm(n, generator=shuffle).to(child.device)
+            out[k] = _blocks(parent, child[rows], parent_bounds, child_bounds, seed, device,
+                             False, estimator)
+        return out
+    bins = _z_bins(parent, parent_bounds, bin_size, shuffle)
+    rows = [[_permute_within(bins[i], n, shuffle).to(child.device)
+             for i in range(len(parent_bounds))] for _ in range(permutations)]
+    # the permuted copies of the child enter one estimate as extra child groups: the trees of
+    # different child groups never meet, so this is D of each copy, computed in fewer calls
+    width = child.shape[1]
+    per_call = max(1, min(permutations, _NULL_BATCH_ELEMENTS // max(1, child.numel())))
+    bar = tqdm(total=permutations * len(parent_bounds), desc="conditional null",
+               disable=not progress)
+    for i, bounds in enumerate(parent_bounds):
+        for k0 in range(0, permutations, per_call):
+            ks = range(k0, min(k0 + per_call, permutations))
+            copies = torch.cat([child[rows[k][i]] for k in ks], dim=1)
+            copy_bounds = [(start + c * width, stop + c * width) for c in range(len(ks))
+                           for start, stop in child_bounds]
+            values = _blocks(parent, copies, [bounds], copy_bounds, seed, device, False,
+                             estimator)[:, 0]
+            out[k0: k0 + len(ks), :, i] = values.view(len(ks), len(child_bounds))
+            bar.update(len(ks))
+    bar.close()
+    return out
+
+
+def _z_bins(parent: torch.Tensor, parent_bounds: list, bin_size: int,
+            generator: torch.Generator) -> list:
+    """For each parent group i, the rows cut into bins close in Z (the other parent units).
+
+    Returns one entry per group: None when Z is empty (the group is the whole layer), else
+    ``(members, bin_of)``: every row once, bin by bin, and the bin number of each position. Squared Z-distances are ``P - Py_i`` (section 4d), after the
+    same common rescaling and centring as the estimate.
+    """
+    scaled = rescale_together(parent)[0].to(torch.float64).cpu()
+    scaled = scaled - scaled.mean(dim=0)
+    whole = pairwise_sq_dists(scaled)
+    n = parent.shape[0]
+    out = []
+    for start, stop in parent_bounds:
+        if stop - start == parent.shape[1]:
+            out.append(None)
+            continue
+        z = (whole - pairwise_sq_dists(scaled[:, start:stop])).clamp_(min=0.0)
+        z.fill_diagonal_(0.0)
+        free = torch.ones(n, dtype=torch.bool)
+        bins = []
+        for row in torch.randperm(n, generator=generator).tolist():
+            if not free[row]:
+                continue
+            free[row] = False
+            left = int(free.sum())
+            if left == 0:
+                bins.append(torch.tensor([row]))
+                break
+            take = min(bin_size - 1, left)
+            if left - take < bin_size and left - take > 0 and take == bin_size - 1:
+                take = left  # no bin of fewer than bin_size rows is left over: the last grows
+            d = z[row].masked_fill(~free, math.inf)
+            near = d.topk(take, largest=False).indices
+            free[near] = False
+            bins.append(torch.cat([torch.tensor([row]), near]))
+        out.append((torch.cat(bins), torch.cat([torch.full((len(b),), float(k))
+                                                for k, b in enumerate(bins)])))
+    return out
+
+
+def _permute_within(bins: tuple | None, n: int, generator: torch.Generator) -> torch.Tensor:
+    """A row permutation that moves rows only within their bin (any row anywhere if None)."""
+    if bins is None:
+        return torch.randperm(n, generator=generator)
+    members, bin_of = bins
+    keys = bin_of + torch.rand(len(members), generator=generator, dtype=torch.float64)
+    rows = torch.arange(n)
+    rows[members] = members[keys.argsort()]  # sorted keys stay bin by bin, shuffled within
+    return rows
 
 
 def block_pvalues(D: Any, null: Any) -> torch.Tensor:
@@ -414,13 +521,15 @@ def block_pvalues(D: Any, null: Any) -> torch.Tensor:
     D : array-like, shape (child_groups, parent_groups)
         The dependency matrix.
     null : array-like, shape (permutations, child_groups, parent_groups)
-        From ``dependency_null`` with the same settings.
+        From ``dependency_null`` with the same settings (either null: the permuted-child
+        null asks "child j independent of the parent layer?", the conditional null "child j
+        independent of parent group i given the rest of the layer?").
 
     Returns
     -------
     torch.Tensor, shape (child_groups, parent_groups), float64
         p[j, i] in [1 / (permutations + 1), 1]; small where block (j, i) depends more than
-        permuted children do. The +1 counts D itself, so no p-value is 0.
+        the permuted children do. The +1 counts D itself, so no p-value is 0.
     """
     D = check_matrix("D", D).detach().cpu().to(torch.float64)
     null = torch.as_tensor(null).detach().cpu().to(torch.float64)

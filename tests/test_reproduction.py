@@ -16,7 +16,7 @@ import torch
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
-from mint_teach import _block_engine, _legacy_tree, data, graphs, mi, models, pipeline
+from mint_teach import _block_engine, _legacy_tree, data, graphs, mi, models, pipeline, train
 from mint_teach.pipeline import MintConfig
 
 
@@ -215,9 +215,12 @@ def test_estimator_is_checked():
 
 @pytest.fixture(scope="module")
 def digits_pair():
+    """A digits MLP trained for a few epochs (so its layers depend on each other) and its
+    (fc1, fc2) pair cut into 10 x 25 groups."""
     torch.manual_seed(0)
     model = models.build_model("mlp", in_features=64)
     train_set = data.load_dataset("digits")
+    train.fit(model, train_set, epochs=3, seed=0, progress=False)
     pairs = models.layer_pairs(model, [("fc1", "fc2")])
     return model, train_set, pairs, {pairs[0]: (10, 25)}
 
@@ -235,18 +238,23 @@ def test_published_rows_are_two_independent_draws_with_replacement(digits_pair):
 
 
 def test_published_d_does_not_see_the_child_rows(digits_pair):
+    """On a trained network whose child units depend on its parent units (the unconditional
+    block GMI falls from well above 0 to about 0 when the child rows are permuted), the
+    published D stays where it was: it does not see whether the child rows match."""
     model, train_set, pairs, groups = digits_pair
-    parent_rows, child_rows = pipeline.published_rows(train_set, 80, seed=1)
-    order = torch.randperm(len(child_rows), generator=torch.Generator().manual_seed(3))
-    permuted = torch.utils.data.Subset(child_rows.dataset,
-                                       [child_rows.indices[k] for k in order.tolist()])
-    kwargs = dict(seed=0, progress=False, estimator="published")
-    d = pipeline.compute_dependencies(model, parent_rows, pairs, groups, child_rows=child_rows,
-                                      **kwargs)[pairs[0]]
-    d_perm = pipeline.compute_dependencies(model, parent_rows, pairs, groups,
-                                           child_rows=permuted, **kwargs)[pairs[0]]
-    assert d.shape == (10, 25)
-    assert abs(d.mean().item() - d_perm.mean().item()) < 0.05
+    rows = data.class_balanced_subset(train_set, 60, seed=1)
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(3))
+    permuted = torch.utils.data.Subset(rows.dataset, [rows.indices[k] for k in order.tolist()])
+    means = {}
+    for estimator in ("published", "unconditional"):
+        for name, child_rows in (("paired", rows), ("permuted", permuted)):
+            d = pipeline.compute_dependencies(model, rows, pairs, groups, child_rows=child_rows,
+                                              seed=0, progress=False,
+                                              estimator=estimator)[pairs[0]]
+            assert d.shape == (10, 25)
+            means[estimator, name] = d.mean().item()
+    assert abs(means["published", "paired"] - means["published", "permuted"]) < 0.03
+    assert means["unconditional", "paired"] > 0.3 > 0.1 > abs(means["unconditional", "permuted"])
 
 
 def test_faithful_d_falls_when_the_child_rows_are_permuted():
@@ -309,6 +317,93 @@ def test_planted_block_has_a_small_pvalue():
     p = mi.block_pvalues(d, null)
     assert p[0, 0] < 0.05 and p[1, 2] < 0.05
     assert p[0, 0] == pytest.approx(1 / 25)
+
+
+# --- the conditional null: group i given the rest of the parent layer ---------------------------
+
+
+def conditionally_independent(seed: int, rows: int = 300, planted: float = 0.0):
+    """Parent = [Y (2 units), Z (2 units)]; four one-unit child groups X_j = f(Z) + noise.
+
+    Y = g(Z) + e. With ``planted = 0`` every X_j is independent of Y given Z (but not of Y,
+    nor of the parent layer); with ``planted > 0`` X_j also carries ``planted * e``, a link
+    to Y beyond Z.
+    """
+    rng = np.random.default_rng(seed)
+    z, e = rng.normal(size=(rows, 2)), rng.normal(size=(rows, 2))
+    y = np.stack([np.sin(2 * z[:, 0]), z[:, 1] ** 2], axis=1) + (0.5 if planted == 0 else 1) * e
+    x = (np.cos(z[:, 0]) + z[:, 1])[:, None] + 0.3 * rng.normal(size=(rows, 4))
+    x = x + planted * e[:, [0, 1, 0, 1]]
+    return np.concatenate([y, z], axis=1), x
+
+
+def y_block_pvalues(seeds, planted: float, null: str) -> torch.Tensor:
+    """p-values of the four (X_j, Y) blocks of each data set, 19 permutations."""
+    out = []
+    for seed in seeds:
+        parent, child = conditionally_independent(seed, planted=planted)
+        kwargs = dict(parent_groups=2, child_groups=4, seed=seed, progress=False)
+        d = mi.dependency_matrix(parent, child, **kwargs)
+        out.append(mi.block_pvalues(d, mi.dependency_null(parent, child, permutations=19,
+                                                          null=null, **kwargs))[:, 0])
+    return torch.cat(out)
+
+
+def test_conditional_null_is_calibrated_under_conditional_independence():
+    """32 blocks with I(X; Y | Z) = 0: p-values near uniform on {1/20, ..., 1} (mean 0.525)."""
+    p = y_block_pvalues(range(8), 0.0, "conditional")
+    assert 0.4 < p.mean().item() < 0.65
+    assert (p <= 0.05).sum().item() <= 4  # about 1.6 expected by chance
+
+
+def test_permuted_child_null_rejects_conditional_independence():
+    """The permuted-child null tests X independent of the whole parent layer, which is false
+    here (X depends on Z): its p-values are small although I(X; Y | Z) = 0."""
+    p = y_block_pvalues(range(3), 0.0, "child")
+    assert p.mean().item() < 0.35
+
+
+def test_conditional_null_detects_a_planted_link_given_z():
+    p = y_block_pvalues(range(2), 1.0, "conditional")
+    assert p.mean().item() < 0.2
+    assert (p <= 0.05).sum().item() >= 2
+
+
+def test_conditional_null_with_one_parent_group_is_the_permuted_child_null():
+    parent, child = planted_pair(90)
+    kwargs = dict(parent_groups=1, child_groups=2, permutations=3, seed=2, progress=False)
+    assert torch.equal(mi.dependency_null(parent, child, null="conditional", **kwargs),
+                       mi.dependency_null(parent, child, null="child", **kwargs))
+
+
+def test_conditional_null_shape_seed_and_arguments():
+    parent, child = conditionally_independent(0, rows=60)
+    kwargs = dict(parent_groups=2, child_groups=4, permutations=3, seed=1, progress=False,
+                  null="conditional")
+    null = mi.dependency_null(parent, child, **kwargs)
+    assert null.shape == (3, 4, 2) and null.dtype == torch.float64
+    assert torch.equal(null, mi.dependency_null(parent, child, **kwargs))
+    assert mi.block_pvalues(mi.dependency_matrix(parent, child, parent_groups=2, child_groups=4,
+                                                 seed=1, progress=False), null).shape == (4, 2)
+    with pytest.raises(ValueError, match="null must be one of.*got 'parent'"):
+        mi.dependency_null(parent, child, parent_groups=2, child_groups=4, null="parent")
+    with pytest.raises(ValueError, match="bin_size"):
+        mi.dependency_null(parent, child, parent_groups=2, child_groups=4, null="conditional",
+                           bin_size=1)
+
+
+def test_z_bins_pair_rows_with_near_z_and_permutations_stay_within_bins():
+    rng = np.random.default_rng(0)
+    z = np.repeat(rng.normal(size=(20, 3)) * 10, 2, axis=0)  # rows 2k and 2k+1 share z
+    parent = torch.tensor(np.concatenate([rng.normal(size=(40, 1)), z], axis=1))
+    generator = torch.Generator().manual_seed(0)
+    (members, bin_of), = mi._z_bins(parent, [(0, 1)], 2, generator)
+    pairs = {frozenset(members[bin_of == b].tolist()) for b in bin_of.unique().tolist()}
+    assert pairs == {frozenset({2 * k, 2 * k + 1}) for k in range(20)}
+    rows = mi._permute_within((members, bin_of), 40, generator)
+    assert sorted(rows.tolist()) == list(range(40))
+    assert all(rows[r].item() // 2 == r // 2 for r in range(40))  # moved within its pair
+    assert not torch.equal(rows, torch.arange(40))
 
 
 def test_reliability_of_planted_and_of_absent_dependence():
