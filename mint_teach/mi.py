@@ -58,6 +58,7 @@ __all__ = [
     "nn_bootstrap",
     "published_value",
     "reliability",
+    "spearman_brown",
     "split_groups",
 ]
 
@@ -550,6 +551,21 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a @ b).item() / scale) if scale > 0 else math.nan
 
 
+def spearman_brown(r: float, factor: float = 2.0) -> float:
+    """Reliability of a measure ``factor`` times as long as one with reliability ``r``.
+
+    ``factor * r / (1 + (factor - 1) * r)``; with the default 2 it steps a split-half
+    correlation up to the whole. NaN stays NaN (and so does a denominator of 0).
+
+    >>> round(spearman_brown(0.24), 3)
+    0.387
+    """
+    denominator = 1.0 + (factor - 1.0) * r
+    if math.isnan(r) or denominator == 0:
+        return math.nan
+    return factor * r / denominator
+
+
 def reliability(
     parent: Any,
     child: Any,
@@ -568,6 +584,9 @@ def reliability(
     dict
         ``split_to_split``: D from two splits of the same rows (seeds ``seed`` and
         ``seed + 1``); ``disjoint_rows``: D from two disjoint random halves of the rows;
+        ``disjoint_rows_full``: that correlation stepped up to all the rows by the
+        Spearman-Brown formula ``2 r / (1 + r)`` (each half has half the rows, so the split-half
+        figure understates the reliability of D on all of them; NaN when r is NaN or -1);
         ``within_column``: the same two halves after removing each column's mean (each
         parent group's mean over child groups), which is what is left to tell child groups
         apart. Pearson correlations in [-1, 1]; NaN where a matrix is constant (e.g. one
@@ -590,6 +609,8 @@ def reliability(
             (halves[0], seed), (halves[1], seed)]
     d = [_blocks(parent[r], child[r], parent_bounds, child_bounds, s, device, False, estimator)
          for r, s in tqdm(jobs, desc="reliability", disable=not progress)]
+    half = _correlation(d[2], d[3])
     return {"split_to_split": _correlation(d[0], d[1]),
-            "disjoint_rows": _correlation(d[2], d[3]),
+            "disjoint_rows": half,
+            "disjoint_rows_full": spearman_brown(half),
             "within_column": _correlation(d[2] - d[2].mean(dim=0), d[3] - d[3].mean(dim=0))}

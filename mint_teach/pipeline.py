@@ -22,7 +22,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import activations, data, distributed, models, pruning, train
-from ._validation import ArgumentTypeError, check_choice, check_count, check_fraction, check_number
+from ._validation import (ArgumentTypeError, check_choice, check_count, check_fraction,
+                          check_number, check_seed)
 from .config import cache_dir, is_quick, resolve_device, write_atomic
 from .groups import check_groups_arg, groups_per_layer, layer_units, resolve_groups
 
@@ -458,8 +459,10 @@ def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int
     ``masks`` maps each ``(parent, child)`` pair to a ``(G_c, G_p)`` block mask, as
     ``pruning.masks_from_dependencies`` returns them. ``method``:
 
-    - ``"random"``: in every pair, the same number of blocks as MINT cut, chosen at random
-      (``seed``); the control that tells whether D carries information;
+    - ``"random"``: in every pair, the same number of blocks as MINT cut, chosen at random;
+      each pair draws from its own stream, seeded from ``seed`` and the pair's position in
+      ``masks`` (one seed for every pair would make pairs of one shape cut the same blocks);
+      the control that tells whether D carries information;
     - ``"magnitude"``: in every pair, the same number of blocks, those of smallest mean
       absolute weight;
     - ``"unstructured"``: the same share of the pairs' child weights in total, one weight at a
@@ -491,7 +494,13 @@ def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int
         return pruning.magnitude_masks(model, list(keeps), prune_fraction=cut / total,
                                        granularity="unstructured", max_pair_fraction=1.0)
     out = {}
-    for pair, keep in keeps.items():
+    streams_of = torch.Generator()  # one seed per pair, drawn from ``seed``
+    if check_seed(seed) is None:
+        streams_of.seed()
+    else:
+        streams_of.manual_seed(seed)
+    streams = torch.randint(0, 2**31 - 1, (len(keeps),), generator=streams_of)
+    for stream, (pair, keep) in zip(streams.tolist(), keeps.items()):
         share = 1.0 - keep.float().mean().item()
         groups = {pair: tuple(keep.shape)}
         if method == "magnitude":
@@ -500,7 +509,7 @@ def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int
                                                max_pair_fraction=1.0))
         else:
             out.update(pruning.random_masks(model, [pair], prune_fraction=share, groups=groups,
-                                            seed=seed, max_pair_fraction=1.0))
+                                            seed=stream, max_pair_fraction=1.0))
     return out
 
 

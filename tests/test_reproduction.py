@@ -7,6 +7,7 @@ miscounts cross edges, so its score does not depend on the child layer; the righ
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -410,13 +411,38 @@ def test_reliability_of_planted_and_of_absent_dependence():
     parent, child = planted_pair(900)
     planted = mi.reliability(parent, child, parent_groups=3, child_groups=2, seed=0,
                              progress=False)
-    assert set(planted) == {"split_to_split", "disjoint_rows", "within_column"}
+    assert set(planted) == {"split_to_split", "disjoint_rows", "disjoint_rows_full",
+                            "within_column"}
+    r = planted["disjoint_rows"]
+    assert planted["disjoint_rows_full"] == pytest.approx(2 * r / (1 + r))
+    assert planted["disjoint_rows_full"] >= r
     assert planted["within_column"] > 0.8 and planted["disjoint_rows"] > 0.8
     absent = mi.reliability(gaussian(0, 600, 6), gaussian(1, 600, 6), parent_groups=6,
                             child_groups=6, seed=0, progress=False)
     assert abs(absent["within_column"]) < 0.5
     with pytest.raises(ValueError, match="at least 12 rows"):
         mi.reliability(parent[:10], child[:10], parent_groups=3, child_groups=2)
+
+
+def test_same_share_random_masks_draw_each_pair_from_its_own_stream():
+    """Two pairs of one shape and one share: a seed shared by every pair would cut the same
+    blocks in both; each pair's own stream cuts different ones, reproducibly."""
+    net = models.MLP(in_features=12, hidden=(12, 12, 12), num_classes=3)
+    cut = torch.ones(6, 6, dtype=torch.bool)
+    cut[:3] = False  # 18 of 36 blocks
+    mint = {("fc1", "fc2"): cut, ("fc2", "fc3"): cut.clone()}
+    a = pipeline.same_share_masks(net, mint, "random", seed=4)
+    assert all(int((~k).sum()) == 18 for k in a.values())
+    assert not torch.equal(a[("fc1", "fc2")], a[("fc2", "fc3")])
+    b = pipeline.same_share_masks(net, mint, "random", seed=4)
+    assert all(torch.equal(a[p], b[p]) for p in a)
+
+
+def test_spearman_brown_known_answers():
+    assert mi.spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert mi.spearman_brown(0.0) == 0.0 and mi.spearman_brown(1.0) == 1.0
+    assert mi.spearman_brown(0.5, factor=3) == pytest.approx(0.75)
+    assert math.isnan(mi.spearman_brown(math.nan)) and math.isnan(mi.spearman_brown(-1.0))
 
 
 def test_cli_takes_the_estimator():
