@@ -38,8 +38,8 @@ def verdict(mint: list[float], random: list[float], *, paired: bool = True) -> s
     with warnings.catch_warnings():  # nearly equal runs: scipy warns, the test still holds
         warnings.simplefilter("ignore", RuntimeWarning)
         t_w, p_w = stats.ttest_ind(mint, random, equal_var=False)
-        if paired and len(mint) == len(random):
-            diffs = [a - b for a, b in zip(mint, random)]
+        diffs = [a - b for a, b in zip(mint, random)]
+        if paired and len(mint) == len(random) and statistics.pvariance(diffs) > 0:
             t, p = stats.ttest_rel(mint, random)
             same = sum(1 for d in diffs if d * diff > 0)
             decided = p if math.isfinite(p) else p_w

@@ -55,6 +55,7 @@ __all__ = [
     "gmi",
     "henze_penrose",
     "hp_from_count",
+    "legacy_tree_entries",
     "nn_bootstrap",
     "published_value",
     "reliability",
@@ -220,6 +221,20 @@ def published_value(r: Any, n_joint: int, n_rows: int) -> Any:
     if isinstance(r, torch.Tensor):
         return 1.0 - r.clamp(max=n_joint) / (n_rows / 3)
     return 1.0 - min(r, n_joint) / (n_rows / 3)
+
+
+def legacy_tree_entries(dist: Any):
+    """Where SciPy before 1.11 stored the edges of ``minimum_spanning_tree(dist)`` (4c).
+
+    ``dist`` is a dense (N, N) matrix of edge weights. Returns an (edges, 2) int64 numpy array
+    of (row, column) entries in CSR order, as SciPy 1.10 with NumPy 1.24 stored them: about
+    half the edges at (larger, smaller) index, where SciPy >= 1.11 stores every edge at
+    (smaller, larger). The published count of 2020 reads this storage
+    (``estimator="published-2020"``). Computed without SciPy (``mint_teach._legacy_tree``).
+    """
+    from ._legacy_tree import legacy_tree_entries as entries
+
+    return entries(dist)
 
 
 def _blocks(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list, child_bounds: list,
