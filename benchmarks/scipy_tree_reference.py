@@ -64,7 +64,8 @@ def record(seed: int, n_joint: int, n_boot: int, dims: int) -> dict:
 def argsort_record(seed: int, size: int, distinct: int) -> dict:
     """NumPy's default argsort of float64 values with many ties (the order ties come out in)."""
     values = np.random.RandomState(seed).randint(0, distinct, size).astype(np.float64)
-    return {"seed": seed, "values": values.tolist(), "order": np.argsort(values).tolist()}
+    return {"seed": seed, "values": values.tolist(), "order": np.argsort(values).tolist(),
+            "heapsort_order": np.argsort(values, kind="heapsort").tolist()}
 
 
 def main() -> None:

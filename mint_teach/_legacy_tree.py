@@ -255,7 +255,8 @@ def _kernel(name: str):
         argsort = jit(_bind(_argsort, _less=less, _heapsort=heap))
         kruskal = jit(_bind(_kruskal_entries, _argsort=argsort))
         counts = jit(_bind(_published_counts, _kruskal_entries=kruskal))
-        _KERNELS.update(argsort=argsort, kruskal=kruskal, counts=counts)
+        heap_argsort = jit(_bind(_heap_argsort, _heapsort=heap))
+        _KERNELS.update(argsort=argsort, kruskal=kruskal, counts=counts, heap=heap_argsort)
     return _KERNELS[name]
 
 
@@ -267,6 +268,19 @@ def _bind(function, **names):
     scope.update(names)
     return types.FunctionType(function.__code__, scope, function.__name__,
                               function.__defaults__, function.__closure__)
+
+
+def _heap_argsort(v):  # pragma: no cover - compiled by numba
+    """``np.argsort(v, kind="heapsort")`` as NumPy <= 1.24 computed it (the introsort's
+    fallback past its depth limit)."""
+    tosort = np.arange(len(v))
+    _heapsort(v, tosort, 0, len(v))
+    return tosort
+
+
+def legacy_heap_argsort(values) -> np.ndarray:
+    """The heapsort the introsort falls back on, alone (for the tests)."""
+    return _kernel("heap")(np.ascontiguousarray(values, dtype=np.float64))
 
 
 def legacy_argsort(values) -> np.ndarray:

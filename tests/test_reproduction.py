@@ -106,6 +106,8 @@ def test_legacy_argsort_orders_ties_as_numpy_1_24():
     for record in REFERENCE["sections"]["1.10.1"]["argsort"]:
         order = _legacy_tree.legacy_argsort(np.array(record["values"]))
         assert order.tolist() == record["order"]
+        heap = _legacy_tree.legacy_heap_argsort(np.array(record["values"]))  # its fallback
+        assert heap.tolist() == record["heapsort_order"]
 
 
 def test_reference_trees_are_the_same_trees_under_both_scipy_versions():
