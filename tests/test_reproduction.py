@@ -459,10 +459,11 @@ def test_cli_takes_the_estimator():
     assert exit_info.value.code == 2
 
 
-def test_run_mint_labels_the_published_mode():
+@pytest.mark.parametrize("estimator", ["published", "published-2020"])
+def test_run_mint_labels_the_published_mode(estimator):
     result = pipeline.run_mint(MintConfig(dataset="digits", groups=4, samples_per_class=40,
                                           prune_fraction=0.5, finetune_epochs=0, baselines=(),
-                                          estimator="published", out_dir=None, progress=False,
+                                          estimator=estimator, out_dir=None, progress=False,
                                           train={"epochs": 1}))
-    assert [r["method"] for r in result.rows] == ["MINT (published mode)"]
-    assert result.config.estimator == "published"
+    assert [r["method"] for r in result.rows] == [f"MINT ({estimator} mode)"]
+    assert result.config.estimator == estimator
