@@ -11,8 +11,9 @@ It imports only NumPy and SciPy, so it runs in a bare environment. To remake the
 
     python3.11 -m venv /tmp/oldscipy
     /tmp/oldscipy/bin/pip install scipy==1.10.1 numpy==1.24.4
-    /tmp/oldscipy/bin/python benchmarks/scipy_tree_reference.py --out tests/data/scipy_tree_reference.json
-    .venv/bin/python benchmarks/scipy_tree_reference.py --out tests/data/scipy_tree_reference.json
+    REF=tests/data/scipy_tree_reference.json
+    /tmp/oldscipy/bin/python benchmarks/scipy_tree_reference.py --out $REF
+    .venv/bin/python benchmarks/scipy_tree_reference.py --out $REF
 
 Each run adds (or replaces) the section of its SciPy version in the file.
 """

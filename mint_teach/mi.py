@@ -482,8 +482,9 @@ def _z_bins(parent: torch.Tensor, parent_bounds: list, bin_size: int,
     """For each parent group i, the rows cut into bins close in Z (the other parent units).
 
     Returns one entry per group: None when Z is empty (the group is the whole layer), else
-    ``(members, bin_of)``: every row once, bin by bin, and the bin number of each position. Squared Z-distances are ``P - Py_i`` (section 4d), after the
-    same common rescaling and centring as the estimate.
+    ``(members, bin_of)``: every row once, bin by bin, and the bin number of each position.
+    Squared Z-distances are ``P - Py_i`` (section 4d), after the same common rescaling and
+    centring as the estimate.
     """
     scaled = rescale_together(parent)[0].to(torch.float64).cpu()
     scaled = scaled - scaled.mean(dim=0)
