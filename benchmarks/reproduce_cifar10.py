@@ -3,15 +3,26 @@
 Paper (docs/method.md section 7): VGG16-BN 83.46 % params pruned at 93.43 % (baseline 93.98 %,
 9.020 Mb after); ResNet56 52.41 % at 93.47 % and 57.01 % at 93.02 % (baseline 92.55 %).
 
-``--model cnn`` (CPU: 22 minutes on two cores with the baseline trained first) is the
-reproduction report of the
-classroom CNN: one shared baseline, then for each of 3 seeds (activation rows, random blocks,
-fine-tuning order) four ways of cutting the same number of blocks in every layer pair:
-MINT (faithful estimator), MINT with the published statistic (section 4e; published row
-draws), random blocks and filter magnitude (the blocks of filter weights with the smallest
-mean absolute value). Each is measured before fine-tuning, after batch-norm recalibration
-and after fine-tuning (last epoch; the test set selects nothing), reported as mean +- sd over
-seeds with Welch's t-test against random blocks, beside the permuted-child null of D.
+``--model cnn`` is the reproduction report of the classroom CNN, two tables from one shared
+baseline. Every method is measured before fine-tuning, after batch-norm recalibration and after
+fine-tuning (last epoch; the test set selects nothing), reported as mean +- sd over seeds; runs
+of one seed share the activation rows and the fine-tuning draw and order, so they are paired,
+and the tests against random blocks are the paired t-test beside Welch's.
+
+1. MINT as published (``--study global``, ``--seeds`` 10): one global threshold over every
+   pair's D with the per-pair cap 0.75 (section 5), so MINT decides how much each layer loses;
+   random blocks and block magnitude (the blocks of smallest mean absolute weight) cut the
+   same number of blocks in every pair as MINT did, and "random whole groups" cuts as many
+   whole child groups per pair as MINT did (the rest of its blocks at random), which tests the
+   explanation "MINT cuts whole child groups off".
+2. The per-pair design (``--study seeds``, ``--pair-seeds`` 3): every pair loses the same share q
+   of its blocks, so the methods differ only in which blocks; with MINT with the published
+   statistic (section 4e; published row draws) as a fourth rule.
+
+Beside them the nulls of D (faithful, seed 0's rows): the permuted-child null ("is child group
+j independent of the parent layer?") and the conditional null ("of parent group i given the
+rest of the layer?", ``mi.dependency_null(null="conditional")``). ``--study both`` (the default
+for cnn) runs table 1, then table 2, and ends with one line per q of table 1.
 
 ``--model vgg16_bn`` / ``resnet56`` (GPU) run the paper-scale grid, each stage resumable
 after an interruption (state lives in --out; cached dependencies and results carry a hash of
@@ -25,7 +36,7 @@ setting never reuses stale ones):
 4. a table beside the paper's: params pruned, accuracy, memory, and the compacted network's
    real size and inference time.
 
-    python benchmarks/reproduce_cifar10.py --model cnn                    # seed study, CPU
+    python benchmarks/reproduce_cifar10.py --model cnn                    # both tables, CPU
     python benchmarks/reproduce_cifar10.py --model cnn --study grid       # the grid, CPU
     python benchmarks/reproduce_cifar10.py --model vgg16_bn               # paper scale, GPU
     python benchmarks/reproduce_cifar10.py --model resnet56
@@ -50,7 +61,7 @@ from mint_teach import activations, data, mi, models, pipeline, pruning, train
 from mint_teach._cli import OneLineParser, check_flag, check_out_folder, exit_on_user_error
 from mint_teach._validation import check_count, check_fraction, check_number
 from mint_teach.config import resolve_device, write_atomic
-from seed_stats import mean_sd, spread, verdict
+from seed_stats import mean_sd, sign_count, spread, verdict
 
 PAPER = {
     "vgg16_bn": [{"pruned": 83.46, "acc": 93.43, "baseline": 93.98, "memory_mb": 9.020}],
@@ -59,7 +70,9 @@ PAPER = {
 }
 GRIDS = {"vgg16_bn": [0.6, 0.7, 0.8, 0.85, 0.9], "resnet56": [0.3, 0.4, 0.5, 0.6],
          "cnn": [0.3, 0.5, 0.7]}
-STUDY_METHODS = ("MINT", "MINT (published mode)", "random blocks", "filter magnitude")
+STUDY_METHODS = ("MINT", "MINT (published mode)", "random blocks", "block magnitude",
+                 "random whole groups")
+GLOBAL_METHODS = ("MINT", "random blocks", "block magnitude", "random whole groups")
 STAGES = (("acc_before_ft", "before FT"), ("acc_recalibrated", "BN recalibrated"),
           ("acc", "after FT"))
 
@@ -88,10 +101,12 @@ def parse_args() -> argparse.Namespace:
                                    "VGG16-BN and ResNet56 at paper scale)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--model", default="vgg16_bn", choices=["vgg16_bn", "resnet56", "cnn"])
-    ap.add_argument("--study", default=None, choices=["seeds", "grid"],
-                    help="seeds: the 4-method seed study; grid: the prune-fraction grid "
-                         "(default: seeds for cnn, grid otherwise)")
-    ap.add_argument("--seeds", type=int, default=3, help="seeds of the seed study")
+    ap.add_argument("--study", default=None, choices=["both", "global", "seeds", "grid"],
+                    help="global: MINT's global threshold and cap against matched controls; "
+                         "seeds: the per-pair seed study; both: global then seeds; grid: the "
+                         "prune-fraction grid (default: both for cnn, grid otherwise)")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds of the global-threshold study")
+    ap.add_argument("--pair-seeds", type=int, default=3, help="seeds of the per-pair study")
     ap.add_argument("--epochs", type=int, default=None, help="baseline epochs (default: recipe)")
     ap.add_argument("--train-per-class", type=int, default=None,
                     help="train on a class-balanced subset (reduced CPU runs)")
@@ -118,7 +133,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--offline", action="store_true",
                     help="do not try to download CIFAR-10: stop at once when it is not staged")
     args = ap.parse_args()
-    for flag, low in (("--seeds", 1), ("--samples-per-class", 1), ("--units-per-group", 1),
+    for flag, low in (("--seeds", 1), ("--pair-seeds", 1), ("--samples-per-class", 1), ("--units-per-group", 1),
                       ("--permutations", 1), ("--finetune-per-class", 0),
                       ("--finetune-epochs", 0), ("--epochs", 0), ("--train-per-class", 1),
                       ("--test-per-class", 1), ("--seed", 0)):
@@ -133,8 +148,8 @@ def parse_args() -> argparse.Namespace:
     args.device = check_flag(ap, "--device", lambda name, value: resolve_device(value),
                              args.device)
     args.out = check_out_folder(ap, "--out", args.out or f"runs/cifar10-{args.model}")
-    args.study = args.study or ("seeds" if args.model == "cnn" else "grid")
-    if args.study == "seeds" and args.finetune_per_class is None:
+    args.study = args.study or ("both" if args.model == "cnn" else "grid")
+    if args.study != "grid" and args.finetune_per_class is None:
         args.finetune_per_class = 1000
     args.finetune_per_class = args.finetune_per_class or None  # 0: the whole training set
     args.parser = ap  # for the data check in load()
@@ -170,7 +185,7 @@ def load(args):
         ft_set = data.class_balanced_subset(train_set, args.train_per_class, seed=args.seed)
     # the grid fine-tunes with random crops and flips; the seed study as the classroom CNN's
     # baseline was trained, without (two epochs on a small draw: the cheaper, the more seeds)
-    augment = None if args.study == "seeds" else data.random_crop_flip
+    augment = None if args.study != "grid" else data.random_crop_flip
     return train_set, ft_set, test_set, model, base_acc, t_train, augment
 
 
@@ -268,23 +283,47 @@ def print_grid(args, rows_out, base_acc, n_test, t_train, t_deps) -> None:
 
 
 def null_summary(model, train_set, pairs, groups, deps, args) -> list[str]:
-    """Per pair: mean D, the permuted-child null's mean and the share of blocks with p < 0.05
-    (faithful estimator, seed 0's rows; 5 % are expected by chance alone)."""
+    """Per pair and null: mean D, the null's mean and the share of blocks with p < 0.05
+    (faithful estimator, seed 0's rows; 5 % are expected by chance alone). The permuted-child
+    null asks whether child group j depends on the parent layer at all; the conditional null
+    whether it depends on parent group i given the rest of the layer."""
     rows = data.class_balanced_subset(train_set, args.samples_per_class, seed=args.seed)
     acts, _ = activations.collect(model, rows, list(dict.fromkeys(
         n for pair in pairs for n in pair)), device=args.device, progress=False)
     lines = []
     for parent, child in pairs:
         g_c, g_p = groups[(parent, child)]
-        null = mi.dependency_null(acts[parent], acts[child], parent_groups=g_p, child_groups=g_c,
-                                  permutations=args.permutations, seed=args.seed,
-                                  device=args.device, progress=False)
         d = deps[(parent, child)]
-        p = mi.block_pvalues(d, null)
-        lines.append(f"  {parent}->{child} ({g_c} x {g_p} groups): mean D {d.mean():.4f}, null "
-                     f"mean {null.mean():.4f}, blocks with p < 0.05: "
-                     f"{(p < 0.05).float().mean().item():.1%}")
+        for kind, label in (("child", "permuted-child"), ("conditional", "conditional")):
+            null = mi.dependency_null(acts[parent], acts[child], parent_groups=g_p,
+                                      child_groups=g_c, permutations=args.permutations,
+                                      seed=args.seed, device=args.device, progress=False,
+                                      null=kind)
+            p = mi.block_pvalues(d, null)
+            lines.append(f"  {parent}->{child} ({g_c} x {g_p} groups), {label} null: mean D "
+                         f"{d.mean():.4f}, null mean {null.mean():.4f}, blocks with p < 0.05: "
+                         f"{(p < 0.05).float().mean().item():.1%}")
     return lines
+
+
+def whole_group_masks(mint: dict, seed: int) -> dict:
+    """Random masks that cut, in every pair, as many whole child groups as ``mint`` cut (the
+    groups chosen at random) and the rest of MINT's blocks at random among the other groups'
+    blocks; each pair draws from its own stream (seed and pair position)."""
+    out = {}
+    for k, (pair, keep) in enumerate(mint.items()):
+        keep = torch.as_tensor(keep) != 0
+        g_c, g_p = keep.shape
+        whole = int((~keep).all(dim=1).sum())
+        rest = int((~keep).sum()) - whole * g_p
+        generator = torch.Generator().manual_seed(seed * 100003 + k)
+        new = torch.ones(g_c, g_p, dtype=torch.bool)
+        rows = torch.randperm(g_c, generator=generator)
+        new[rows[:whole]] = False
+        others = torch.nonzero(new.flatten()).flatten()
+        new.view(-1)[others[torch.randperm(len(others), generator=generator)[:rest]]] = False
+        out[pair] = new
+    return out
 
 
 def per_pair_masks(deps: dict, q: float) -> dict:
@@ -315,12 +354,12 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
     on = f"{args.finetune_per_class} per class of the" if args.finetune_per_class else "all"
     print(f"\n== seed study: q = {', '.join(map(str, fractions))} of every pair's blocks, "
           f"{epochs} fine-tuning epoch(s) at lr {args.finetune_lr} on {on} training images, "
-          f"{args.seeds} seeds, "
+          f"{args.pair_seeds} seeds, "
           f"{sum(g_c * g_p for g_c, g_p in groups.values())} blocks in {len(pairs)} pairs ==",
           flush=True)
     runs = {(m, q): [] for q in fractions for m in STUDY_METHODS}
     deps0 = None
-    for seed in range(args.seed, args.seed + args.seeds):
+    for seed in range(args.seed, args.seed + args.pair_seeds):
         faithful = dependencies(model, train_set, pairs, groups, args, out,
                                 f"{base_id}-seed{seed}", seed=seed)
         published = dependencies(model, train_set, pairs, groups, args, out,
@@ -335,7 +374,8 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
                 "MINT": mint,
                 "MINT (published mode)": per_pair_masks(published, q),
                 "random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
-                "filter magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
+                "block magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
+                "random whole groups": whole_group_masks(mint, seed),
             }
             for method, masks in rules.items():
                 tag = f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"
@@ -346,11 +386,12 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
     for q in fractions:
         report += study_report({m: runs[(m, q)] for m in STUDY_METHODS}, base_acc, q, epochs,
                                tuple(map(sum, zip(*groups.values()))))
-    report += ["permuted-child null of D (faithful, seed 0's rows, "
+    report += ["nulls of D (faithful, seed 0's rows, "
                f"{args.permutations} permutations):"]
     report += null_summary(model, train_set, pairs, groups, deps0, args)
     report += [summary_line(q, {m: runs[(m, q)] for m in STUDY_METHODS}) for q in fractions]
     print("\n" + "\n".join(report))
+    return report
     _save_json(out / f"study-{base_id}-{run_id}.json",
                {"model": args.model, "baseline_acc": base_acc, "fractions": fractions,
                 "finetune_epochs": epochs, "report": report,
@@ -390,9 +431,9 @@ def whole_groups(masks: dict) -> dict:
 
 
 def study_report(runs: dict, base_acc: float, q: float, epochs: int,
-                 n_groups: tuple[int, int]) -> list[str]:
+                 n_groups: tuple[int, int], scope: str = "every pair's") -> list[str]:
     """The table at one fraction (mean +- sd over seeds) and the tests against random blocks."""
-    lines = [f"CIFAR-10 classroom CNN, baseline {100 * base_acc:.2f}%, q = {q} of every pair's "
+    lines = [f"CIFAR-10 classroom CNN, baseline {100 * base_acc:.2f}%, q = {q} of {scope} "
              f"blocks ({runs['MINT'][0]['pruned_pct']:.2f}% of the weights), "
              f"{len(runs['MINT'])} seeds, {epochs} fine-tuning epoch(s), test accuracy:",
              f"  {'method':<24}" + "".join(f"{label:>20}" for _, label in STAGES)]
@@ -406,8 +447,8 @@ def study_report(runs: dict, base_acc: float, q: float, epochs: int,
                      f"{m} {mean_sd([r['parents_cut'] for r in rows])[0]:.1f} parent / "
                      f"{mean_sd([r['children_cut'] for r in rows])[0]:.1f} child"
                      for m, rows in runs.items()))
-    for method in ("MINT", "MINT (published mode)", "filter magnitude"):
-        for key, label in STAGES[1:]:
+    for method in [m for m in runs if m != "random blocks"]:
+        for key, label in STAGES:
             a = [100 * r[key] for r in runs[method]]
             b = [100 * r[key] for r in runs["random blocks"]]
             lines.append(f"  {method} vs random blocks, {label}: {verdict(a, b)}")
@@ -418,11 +459,77 @@ def summary_line(q: float, runs: dict) -> str:
     """The study's last line(s): after fine-tuning, mean +- sd, and MINT against random."""
     acc = {m: spread([100 * r["acc"] for r in rows], sep="+-") for m, rows in runs.items()}
     short = {"MINT": "MINT", "MINT (published mode)": "published", "random blocks": "random",
-             "filter magnitude": "magnitude"}
+             "block magnitude": "magnitude", "random whole groups": "whole-groups"}
     cells = " ".join(f"{short[m]} {a}" for m, a in acc.items())
     test = verdict(*[[100 * r["acc"] for r in runs[m]] for m in ("MINT", "random blocks")])
     return (f"cifar10-cnn clean protocol: pruned {runs['MINT'][0]['pruned_pct']:.2f}% {cells} "
             f"({len(runs['MINT'])} seeds; MINT vs random: {test})")
+
+
+def global_summary_line(q: float, runs: dict) -> str:
+    """One line per q of the global-threshold study (after fine-tuning, paired by seed)."""
+    acc = {m: spread([100 * r["acc"] for r in rows], sep="+-") for m, rows in runs.items()}
+    test = verdict(*[[100 * r["acc"] for r in runs[m]] for m in ("MINT", "random blocks")])
+    return (f"cifar10-cnn global threshold: pruned {runs['MINT'][0]['pruned_pct']:.2f}% "
+            f"MINT {acc['MINT']} random {acc['random blocks']} magnitude "
+            f"{acc['block magnitude']} ({len(runs['MINT'])} seeds, paired; MINT vs random: "
+            f"{test}; random whole groups {acc['random whole groups']})")
+
+
+def global_study(args, train_set, ft_set, test_set, model, base_acc, augment,
+                 out: Path) -> list[str]:
+    """MINT as published (one global threshold, per-pair cap) against controls matched to the
+    blocks MINT cut in every pair, over ``args.seeds`` paired seeds; returns the q lines."""
+    fractions = args.fractions or [0.5, 0.7]
+    epochs = 2 if args.finetune_epochs is None else args.finetune_epochs
+    pairs = models.layer_pairs(model)
+    groups = pipeline.pair_groups(model, pairs, pipeline.groups_per_layer(
+        model, units_per_group=args.units_per_group))
+    children = [c for _, c in pairs]
+    base_id = f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
+    run_id = hashlib.sha1(json.dumps([epochs, args.finetune_lr, "global",
+                                      args.max_pair_fraction, args.train_per_class,
+                                      args.test_per_class, args.finetune_per_class]
+                                     ).encode()).hexdigest()[:8]
+    print(f"\n== global threshold: q = {', '.join(map(str, fractions))} of all blocks, one "
+          f"threshold, cap {args.max_pair_fraction} per pair, {epochs} fine-tuning epoch(s), "
+          f"{args.seeds} paired seeds ==", flush=True)
+    runs = {(m, q): [] for q in fractions for m in GLOBAL_METHODS}
+    for seed in range(args.seed, args.seed + args.seeds):
+        deps = dependencies(model, train_set, pairs, groups, args, out,
+                            f"{base_id}-seed{seed}", seed=seed)
+        seed_ft = ft_set if not args.finetune_per_class else data.class_balanced_subset(
+            ft_set, args.finetune_per_class, seed=seed)
+        for q in fractions:
+            mint = pruning.masks_from_dependencies(deps, prune_fraction=q,
+                                                   max_pair_fraction=args.max_pair_fraction)
+            rules = {"MINT": mint,
+                     "random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
+                     "block magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
+                     "random whole groups": whole_group_masks(mint, seed)}
+            for method, masks in rules.items():
+                tag = f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"
+                row = study_run(args, model, masks, seed_ft, test_set, children, augment,
+                                epochs, seed, method, out, tag)
+                runs[(method, q)].append({**row, **whole_groups(masks)})
+    report = []
+    for q in fractions:
+        report += study_report({m: runs[(m, q)] for m in GLOBAL_METHODS}, base_acc, q, epochs,
+                               tuple(map(sum, zip(*groups.values()))),
+                               scope=f"all (one threshold, cap {args.max_pair_fraction})")
+    mint_vs_random = [([100 * r[k] for r in runs[("MINT", q)]],
+                       [100 * r[k] for r in runs[("random blocks", q)]])
+                      for q in fractions for k, _ in STAGES]
+    report.append(f"  MINT minus random blocks over every seed, q and stage: "
+                  f"{sign_count(mint_vs_random)}")
+    lines = [global_summary_line(q, {m: runs[(m, q)] for m in GLOBAL_METHODS})
+             for q in fractions]
+    print("\n" + "\n".join(report + lines))
+    _save_json(out / f"global-{base_id}-{run_id}.json",
+               {"model": args.model, "baseline_acc": base_acc, "fractions": fractions,
+                "finetune_epochs": epochs, "report": report + lines,
+                "runs": {f"{m} q={q}": rows for (m, q), rows in runs.items()}})
+    return lines
 
 
 def main() -> None:
@@ -431,7 +538,12 @@ def main() -> None:
     print(f"MINT on CIFAR-10 / {args.model} ({args.study}), device {args.device}, state in {out}/")
     start = time.perf_counter()
     train_set, ft_set, test_set, model, base_acc, t_train, augment = load(args)
-    if args.study == "seeds":
+    if args.study in ("global", "both"):
+        lines = global_study(args, train_set, ft_set, test_set, model, base_acc, augment, out)
+        if args.study == "both":
+            study(args, train_set, ft_set, test_set, model, base_acc, augment, out)
+            print("\n" + "\n".join(lines))  # the global-threshold lines close the report
+    elif args.study == "seeds":
         study(args, train_set, ft_set, test_set, model, base_acc, augment, out)
     else:
         grid(args, train_set, ft_set, test_set, model, base_acc, t_train, augment, out)

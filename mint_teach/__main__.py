@@ -71,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
                    choices=["magnitude", "unstructured", "random"],
                    help="baselines at the same sparsity (none: --baselines alone)")
     r.add_argument("--estimator", default="faithful", choices=ESTIMATORS,
-                   help="dependency statistic: the method (faithful), the published code's, "
-                        "or block GMI without Z (unconditional, a variant)")
+                   help="dependency statistic: the method (faithful), the published code's "
+                        "(published: as it runs with today's SciPy; published-2020: with the "
+                        "tree as SciPy < 1.11 stored it), or block GMI without Z "
+                        "(unconditional, a variant)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     r.add_argument("--root", default=None, help="data folder (default: MINT_TEACH_DATA or cache)")

@@ -12,7 +12,11 @@ Three ways of forming the points (the estimators of ``mi.ESTIMATORS``):
 - ``"published"``: the published implementation (section 4e). The first two thirds are halved
   into A and B; the z of B's k-th row is looked up among A's rows, and the index found (a row
   of A) is used to pick a row of B's y, so the substituted y is unrelated to the point's z.
-  The count is the published one (section 4c), read off the tree as a sparse matrix.
+  The count is the published one (section 4c), read off the tree as a sparse matrix with every
+  edge stored at (smaller, larger) index, as SciPy >= 1.11 stores it.
+- ``"published-2020"``: the same points; the count as SciPy before 1.11 stored the tree (about
+  half the edges at (larger, smaller)), which is what the published code read in 2020
+  (``_legacy_tree``). Each tree is rebuilt from its full distance matrix the way SciPy 1.10 did.
 - ``"unconditional"``: Z is left out; A takes the y of a random row of B, so the count
   estimates the unconditional GMI I_G(X; Y) on the thirds. A variant, not the paper's method.
 """
@@ -29,8 +33,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import _fused_prim
+from . import _fused_prim, _legacy_tree
 from .graphs import cross_edges, padded_width, pairwise_sq_dists, prim_rows, rescale_together
+
+MODES = ("faithful", "published", "published-2020", "unconditional")
+PUBLISHED_MODES = ("published", "published-2020")  # crossed indices, published split and count
 
 _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + |b|^2
 _PARTS_BUDGET_BYTES = 512 * 2**20  # memory for the child and parent parts held at once
@@ -50,7 +57,7 @@ def split_rows(n: int, generator: torch.Generator, mode: str = "faithful"
     ``2n // 3`` shuffled rows are halved into A and B (B takes the odd one), C is the rest.
     """
     rows = torch.randperm(n, generator=generator)
-    if mode == "published":
+    if mode in PUBLISHED_MODES:
         train = 2 * n // 3
         return rows[: train // 2], rows[train // 2: train], rows[train:]
     third = n // 3
@@ -171,21 +178,25 @@ def block_counts(
     def child_part(j: int) -> torch.Tensor:
         return pairwise_sq_dists(child[z_rows, slice(*child_bounds[j])])  # Cx_j
 
-    if mode == "published":
+    legacy = None
+    if mode == "published-2020":  # SciPy < 1.11's tree, rebuilt from each distance matrix
+        legacy = partial(_legacy_counts, n_boot=n_boot, n_joint=n_joint)
+        count = None
+    elif mode == "published":
         count = partial(published_count, n_boot=n_boot, n_joint=n_joint)
     else:
         membership = torch.cat([torch.zeros(n_boot, dtype=torch.long),
                                 torch.ones(n_joint, dtype=torch.long)])
         count = partial(cross_edges, membership=membership)
     counts = torch.empty(len(child_bounds), len(parent_bounds), dtype=torch.float64)
-    if _fused(device, counts.numel() * points**2):
+    if legacy is None and _fused(device, counts.numel() * points**2):
         matches = [_match(parent[:, slice(*b)], whole, (a_rows, b_rows, c_rows), random_match,
                           mode) for b in parent_bounds]
         coords = _group_coordinates(parent, child, parent_bounds, child_bounds, matches,
                                     z_rows, c_rows)
         _fill_counts_fused(counts, None if whole is None else whole[1], coords, count, progress)
     else:
-        _fill_counts(counts, parent_part, child_part, points, count, device, progress)
+        _fill_counts(counts, parent_part, child_part, points, count, device, progress, legacy)
     return counts, n_boot, n_joint
 
 
@@ -240,8 +251,13 @@ def _fill_counts_fused(counts: torch.Tensor, whole_zz: torch.Tensor | None, coor
 
 
 def _fill_counts(counts: torch.Tensor, parent_part: Callable, child_part: Callable,
-                 points: int, count: Callable, device: torch.device, progress: bool) -> None:
-    """Write the count of tree (j, i) into ``counts[j, i]``, chunk by chunk of parts."""
+                 points: int, count: Callable, device: torch.device, progress: bool,
+                 legacy: Callable | None = None) -> None:
+    """Write the count of tree (j, i) into ``counts[j, i]``, chunk by chunk of parts.
+
+    ``legacy``, when given, counts a batch of trees from the parts itself
+    (``_legacy_counts``) instead of growing them by Prim and applying ``count``.
+    """
     n_child, n_parent = counts.shape
     parent_chunk, child_chunk = _chunk_sizes(n_parent, n_child, points)
     bar = tqdm(total=counts.numel(), desc="conditional GMI", unit="pair", disable=not progress)
@@ -252,7 +268,8 @@ def _fill_counts(counts: torch.Tensor, parent_part: Callable, child_part: Callab
             for c0 in range(0, n_child, child_chunk):
                 child_ids = range(c0, min(c0 + child_chunk, n_child))
                 child_parts = _stack(run, child_part, child_ids, points, device)
-                tree_counts = partial(_tree_counts, child_parts, parent_parts, count)
+                tree_counts = (partial(_tree_counts, child_parts, parent_parts, count)
+                               if legacy is None else partial(legacy, child_parts, parent_parts))
                 batches = _pair_batches(len(child_ids), len(parent_ids), points, device, workers)
                 for (j, i), r in zip(batches, run(tree_counts, batches)):
                     counts[j + c0, i + p0] = r.double()
@@ -288,7 +305,7 @@ def _match(y: torch.Tensor, whole: tuple | None, rows: tuple, random_match: Any,
     z_ab = whole_ab - pairwise_sq_dists(y[a_rows], y[b_rows])  # Z-distances, A to B
     # identical z rows (ReLU zeros) differ only by rounding here
     rounding = _ROUNDING * (whole_norms[a_rows, None] + whole_norms[None, b_rows])
-    if mode == "published":  # B's k-th z is looked up in A; the index found picks B's y
+    if mode in PUBLISHED_MODES:  # B's k-th z is looked up in A; the index found picks B's y
         return b_rows[first_nearest(z_ab.T[: len(a_rows)], rounding.T[: len(a_rows)])]
     return b_rows[nearest_unused(z_ab, rounding)]  # the free row of B nearest in z
 
@@ -333,6 +350,23 @@ def _tree_counts(child_parts: torch.Tensor, parent_parts: torch.Tensor, count: C
         return row.add_(parent_row)
 
     return count(prim_rows(row_of, points, len(js)).cpu())
+
+
+def _legacy_counts(child_parts: torch.Tensor, parent_parts: torch.Tensor,
+                   pairs: tuple[torch.Tensor, torch.Tensor], n_boot: int, n_joint: int
+                   ) -> torch.Tensor:
+    """Published counts of the trees of ``pairs`` with SciPy < 1.11's storage (4c, 2020).
+
+    Each tree's distance matrix (child part plus parent part) goes through SciPy 1.10's path
+    (``_legacy_tree``): CSR entries, NumPy's unstable argsort, Kruskal, the published reading.
+    """
+    js, is_ = pairs
+    _, points, width = child_parts.shape
+    child_rows = child_parts.view(-1, width).cpu().numpy()
+    parent_rows = parent_parts.view(-1, width).cpu().numpy()
+    counts = _legacy_tree.published_counts_2020(child_rows, parent_rows, (js * points).numpy(),
+                                                (is_ * points).numpy(), n_boot, n_joint)
+    return torch.from_numpy(counts)
 
 
 def _chunk_sizes(n_parent: int, n_child: int, points: int) -> tuple[int, int]:

@@ -9,12 +9,15 @@ Read top to bottom, this module follows the method:
 - ``dependency_matrix``: every (child group, parent group) conditional GMI of a layer pair,
   with the block decomposition and batched Prim of section 4d (``_block_engine``);
 - ``dependency_null``, ``block_pvalues`` and ``reliability``: is D more than noise? D with
-  the child rows permuted, permutation p-values, and D's agreement with itself (4e);
+  the child rows permuted (freely, or only among rows with nearby Z: the conditional null),
+  permutation p-values, and D's agreement with itself (4e);
 - ``split_groups``: contiguous unit groups (section 3), from :mod:`mint_teach.groups`.
 
 ``estimator="published"`` reproduces the published implementation's statistic (crossed
-bootstrap indices and its cross-edge count, sections 4c and 4e) for comparison; the default
-``"faithful"`` is the method as described.
+bootstrap indices and its cross-edge count, sections 4c and 4e) as it runs with today's SciPy;
+``"published-2020"`` is the same statistic with the count as SciPy before 1.11 stored the tree,
+as the published code ran in 2020 (``_legacy_tree``). The default ``"faithful"`` is the method
+as described.
 
 Randomness: every estimator draws from its own ``torch.Generator`` seeded with ``seed``, so
 the same seed gives the same value for numpy arrays and tensors, and ``conditional_gmi`` with
@@ -29,7 +32,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ._block_engine import block_counts, nearest_unused, split_rows
+from ._block_engine import MODES, PUBLISHED_MODES, block_counts, nearest_unused, split_rows
 from ._validation import (
     check_choice,
     check_count,
@@ -47,6 +50,7 @@ __all__ = [
     "MIN_ROWS_CONDITIONAL",
     "MIN_ROWS_GMI",
     "ESTIMATORS",
+    "NULLS",
     "block_pvalues",
     "conditional_gmi",
     "constant_groups",
@@ -55,9 +59,11 @@ __all__ = [
     "gmi",
     "henze_penrose",
     "hp_from_count",
+    "legacy_tree_entries",
     "nn_bootstrap",
     "published_value",
     "reliability",
+    "spearman_brown",
     "split_groups",
 ]
 
@@ -67,8 +73,7 @@ MIN_ROWS_CONDITIONAL = 6  # three thirds of at least two rows
 _ROUNDING = 1e-5  # float32 rounding of a squared distance, relative to |a|^2 + |b|^2
 _NULL_BUDGET_BYTES = 2**31  # the most memory dependency_null's result may take
 # The one list of estimator names: mi, MintConfig, the command line and the benchmarks read it.
-# "faithful" (section 4b), "published" (4e), "unconditional" (a variant, Z left out).
-ESTIMATORS = ("faithful", "published", "unconditional")
+ESTIMATORS = MODES  # "faithful" (4b), "published" and "published-2020" (4c, 4e), "unconditional"
 
 
 def hp_from_count(r: Any, m: int, n: int) -> Any:
@@ -235,6 +240,20 @@ def constant_groups(matrix: torch.Tensor, bounds: list) -> torch.Tensor:
     return torch.tensor([bool(constant_units[start:stop].all()) for start, stop in bounds])
 
 
+def legacy_tree_entries(dist: Any):
+    """Where SciPy before 1.11 stored the edges of ``minimum_spanning_tree(dist)`` (4c).
+
+    ``dist`` is a dense (N, N) matrix of edge weights. Returns an (edges, 2) int64 numpy array
+    of (row, column) entries in CSR order, as SciPy 1.10 with NumPy 1.24 stored them: about
+    half the edges at (larger, smaller) index, where SciPy >= 1.11 stores every edge at
+    (smaller, larger). The published count of 2020 reads this storage
+    (``estimator="published-2020"``). Computed without SciPy (``mint_teach._legacy_tree``).
+    """
+    from ._legacy_tree import legacy_tree_entries as entries
+
+    return entries(dist)
+
+
 def _blocks(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list, child_bounds: list,
             seed: Any, device: torch.device, progress: bool, estimator: str) -> torch.Tensor:
     """D for every (child group, parent group) pair: cross-edge counts, then the statistic.
@@ -248,11 +267,11 @@ def _blocks(parent: torch.Tensor, child: torch.Tensor, parent_bounds: list, chil
     """
     counts, n_boot, n_joint = block_counts(parent, child, parent_bounds, child_bounds,
                                            _generator(seed), device, progress, estimator)
-    if estimator == "published":
+    if estimator in PUBLISHED_MODES:
         values = published_value(counts, n_joint, parent.shape[0])
     else:
         values = hp_from_count(counts, n_boot, n_joint)
-    if not estimator.startswith("published"):
+    if estimator not in PUBLISHED_MODES:
         values[constant_groups(child, child_bounds)] = 0.0
         values[:, constant_groups(parent, parent_bounds)] = 0.0
     return values
@@ -279,12 +298,16 @@ def conditional_gmi(x: Any, y: Any, z: Any, *, seed: int | None = None,
         Seed for the shuffle (and the random matching when ``z`` is empty).
     device : torch.device or str, optional
         None means CUDA when available, else CPU.
-    estimator : {"faithful", "published", "unconditional"}
+    estimator : {"faithful", "published", "published-2020", "unconditional"}
         ``"faithful"`` (default) is section 4b. ``"published"`` reproduces the statistic of
         the published implementation (section 4e): crossed bootstrap indices, so the
         substituted y is unrelated to the point's z, and the published cross-edge count
-        (``published_value``); it does not estimate I(X; Y | Z). ``"unconditional"`` ignores
-        ``z``: block GMI I_G(X; Y) on the thirds, a variant, not the paper's method.
+        (``published_value``) as it reads SciPy >= 1.11's tree (every edge stored at
+        (smaller, larger) index); it does not estimate I(X; Y | Z). ``"published-2020"`` is
+        the same with the count read off the tree as SciPy < 1.11 stored it (section 4c), as
+        the published code ran in 2020; slower (each tree is rebuilt from its full distance
+        matrix). ``"unconditional"`` ignores ``z``: block GMI I_G(X; Y) on the thirds, a
+        variant, not the paper's method.
 
     Returns
     -------
@@ -358,9 +381,10 @@ def dependency_matrix(
         None means CUDA when available, else CPU.
     progress : bool
         Show a progress bar over the pairs.
-    estimator : {"faithful", "published", "unconditional"}
+    estimator : {"faithful", "published", "published-2020", "unconditional"}
         As in ``conditional_gmi``; ``"published"`` is the published implementation's
-        statistic, ``"unconditional"`` block GMI without Z (a variant).
+        statistic with today's SciPy, ``"published-2020"`` with SciPy < 1.11's tree storage,
+        ``"unconditional"`` block GMI without Z (a variant).
 
     Returns
     -------
@@ -384,6 +408,10 @@ def dependency_matrix(
 # --- is D more than noise? the permuted-child null and D's reliability (section 4e) ---------
 
 
+NULLS = ("child", "conditional")
+_NULL_BATCH_ELEMENTS = 2**24  # child values held at once by the conditional null's copies
+
+
 def dependency_null(
     parent: Any,
     child: Any,
@@ -395,15 +423,33 @@ def dependency_null(
     device: torch.device | str | None = None,
     progress: bool = True,
     estimator: str = "faithful",
+    null: str = "child",
+    bin_size: int = 2,
 ) -> torch.Tensor:
-    """D recomputed with the child rows permuted: the null of "child j depends on parent i".
+    """D recomputed with the child rows permuted: a null distribution for every block.
 
-    Section 4e. Permuting the rows of ``child`` breaks every link between a child group and
-    the parent layer and keeps everything else (each layer's own distribution, the parent
-    groups' dependence on the rest of their layer, the estimator's bias). Each permutation
-    uses the same ``seed`` for the split of the rows as ``dependency_matrix`` would, so the
-    null is comparable with ``dependency_matrix(..., seed=seed)``; the permutations
-    themselves are drawn with ``seed + 1`` (wrapping past the largest seed, 2**64 - 1).
+    Section 4e. Two nulls answer two questions:
+
+    - ``null="child"`` (the permuted-child null): the child rows are permuted freely. That
+      breaks every link between a child group and the *whole* parent layer and keeps
+      everything else (each layer's own distribution, the estimator's bias). A small p-value
+      says "child group j is not independent of the parent layer"; it does not single out
+      group i, because the permutation also breaks the child's link with Z.
+    - ``null="conditional"`` (a local permutation test): for block (j, i) the child rows are
+      permuted only among rows with nearly the same Z, the rest of the parent layer. Rows are
+      cut into bins of ``bin_size`` rows close in Z (greedy: a row in random order takes its
+      ``bin_size - 1`` nearest unbinned rows), and each permutation shuffles the child rows
+      within every bin. That keeps the child's link with Z and breaks only what goes beyond
+      it, so a small p-value says "child group j depends on parent group i given the rest".
+      It is exact when rows in a bin share Z and approximate otherwise: the farther apart
+      the Z of a bin (high-dimensional Z, few rows), the more it also breaks the link with Z
+      and the smaller (anti-conservative) its p-values. With one parent group Z is empty and
+      it is the permuted-child null.
+
+    Each permutation uses the same ``seed`` for the split of the rows as ``dependency_matrix``
+    would, so the null is comparable with ``dependency_matrix(..., seed=seed)``; the
+    permutations (and the bins) are drawn with ``seed + 1`` (wrapping past the largest seed,
+    2**64 - 1).
 
     Parameters
     ----------
@@ -416,13 +462,20 @@ def dependency_null(
         Seed of the split (and, plus one, of the permutations).
     progress : bool
         Show a progress bar over the permutations.
+    null : {"child", "conditional"}
+        Which null (above).
+    bin_size : int
+        Rows per bin of the conditional null (at least 2; 2 swaps the child rows of pairs of
+        nearest rows). Ignored by the permuted-child null.
 
     Returns
     -------
     torch.Tensor, shape (permutations, child_groups, parent_groups), float64
-        ``null[k]`` is D under the k-th permutation of the child rows.
+        ``null[k]`` is D under the k-th permutation of the child rows; read by
+        ``block_pvalues``.
     """
     estimator = _check_estimator(estimator)
+    null = check_choice("null", null, NULLS)
     parent, child, parent_bounds, child_bounds = _check_layer_pair(parent, child, parent_groups,
                                                                    child_groups)
     blocks = len(child_bounds) * len(parent_bounds)
@@ -433,15 +486,93 @@ def dependency_null(
                          f"blocks per permutation within {_NULL_BUDGET_BYTES / 2**30:g} GiB); "
                          f"got {permutations}, which needs {permutations * blocks * 8 / 2**30:.3g}"
                          f" GiB")
+    bin_size = check_count("bin_size", bin_size, low=2, high=parent.shape[0],
+                           high_means="the number of rows")
     seed = check_seed(seed)
     shuffle = _generator(None if seed is None else derive_seed(seed, 1))
     device = check_device(device)
-    null = torch.empty(permutations, len(child_bounds), len(parent_bounds), dtype=torch.float64)
-    for k in tqdm(range(permutations), desc="permuted-child null", disable=not progress):
-        rows = torch.randperm(child.shape[0], generator=shuffle).to(child.device)
-        null[k] = _blocks(parent, child[rows], parent_bounds, child_bounds, seed, device,
-                          False, estimator)
-    return null
+    out = torch.empty(permutations, len(child_bounds), len(parent_bounds), dtype=torch.float64)
+    n = child.shape[0]
+    if null == "child":
+        for k in tqdm(range(permutations), desc="permuted-child null", disable=not progress):
+            rows = torch.randperm(n, generator=shuffle).to(child.device)
+            out[k] = _blocks(parent, child[rows], parent_bounds, child_bounds, seed, device,
+                             False, estimator)
+        return out
+    bins = _z_bins(parent, parent_bounds, bin_size, shuffle)
+    rows = [[_permute_within(bins[i], n, shuffle).to(child.device)
+             for i in range(len(parent_bounds))] for _ in range(permutations)]
+    # the permuted copies of the child enter one estimate as extra child groups: the trees of
+    # different child groups never meet, so this is D of each copy, computed in fewer calls
+    width = child.shape[1]
+    per_call = max(1, min(permutations, _NULL_BATCH_ELEMENTS // max(1, child.numel())))
+    bar = tqdm(total=permutations * len(parent_bounds), desc="conditional null",
+               disable=not progress)
+    for i, bounds in enumerate(parent_bounds):
+        for k0 in range(0, permutations, per_call):
+            ks = range(k0, min(k0 + per_call, permutations))
+            copies = torch.cat([child[rows[k][i]] for k in ks], dim=1)
+            copy_bounds = [(start + c * width, stop + c * width) for c in range(len(ks))
+                           for start, stop in child_bounds]
+            values = _blocks(parent, copies, [bounds], copy_bounds, seed, device, False,
+                             estimator)[:, 0]
+            out[k0: k0 + len(ks), :, i] = values.view(len(ks), len(child_bounds))
+            bar.update(len(ks))
+    bar.close()
+    return out
+
+
+def _z_bins(parent: torch.Tensor, parent_bounds: list, bin_size: int,
+            generator: torch.Generator) -> list:
+    """For each parent group i, the rows cut into bins close in Z (the other parent units).
+
+    Returns one entry per group: None when Z is empty (the group is the whole layer), else
+    ``(members, bin_of)``: every row once, bin by bin, and the bin number of each position.
+    Squared Z-distances are ``P - Py_i`` (section 4d), after the same common rescaling and
+    centring as the estimate.
+    """
+    scaled = rescale_together(parent)[0].to(torch.float64).cpu()
+    scaled = scaled - scaled.mean(dim=0)
+    whole = pairwise_sq_dists(scaled)
+    n = parent.shape[0]
+    out = []
+    for start, stop in parent_bounds:
+        if stop - start == parent.shape[1]:
+            out.append(None)
+            continue
+        z = (whole - pairwise_sq_dists(scaled[:, start:stop])).clamp_(min=0.0)
+        z.fill_diagonal_(0.0)
+        free = torch.ones(n, dtype=torch.bool)
+        bins = []
+        for row in torch.randperm(n, generator=generator).tolist():
+            if not free[row]:
+                continue
+            free[row] = False
+            left = int(free.sum())
+            if left == 0:
+                bins.append(torch.tensor([row]))
+                break
+            take = min(bin_size - 1, left)
+            if left - take < bin_size and left - take > 0 and take == bin_size - 1:
+                take = left  # no bin of fewer than bin_size rows is left over: the last grows
+            d = z[row].masked_fill(~free, math.inf)
+            near = d.topk(take, largest=False).indices
+            free[near] = False
+            bins.append(torch.cat([torch.tensor([row]), near]))
+        out.append((torch.cat(bins), torch.cat([torch.full((len(b),), float(k))
+                                                for k, b in enumerate(bins)])))
+    return out
+
+
+def _permute_within(bins: tuple | None, n: int, generator: torch.Generator) -> torch.Tensor:
+    """A row permutation that moves rows only within their bin (any row anywhere if None)."""
+    if bins is None:
+        return torch.randperm(n, generator=generator)
+    members, bin_of = bins
+    keys = bin_of + torch.rand(len(members), generator=generator, dtype=torch.float64)
+    rows = torch.arange(n)
+    rows[members] = members[keys.argsort()]  # sorted keys stay bin by bin, shuffled within
+    return rows
 
 
 def block_pvalues(D: Any, null: Any) -> torch.Tensor:
@@ -452,13 +583,15 @@ def block_pvalues(D: Any, null: Any) -> torch.Tensor:
     D : array-like, shape (child_groups, parent_groups)
         The dependency matrix.
     null : array-like, shape (permutations, child_groups, parent_groups)
-        From ``dependency_null`` with the same settings.
+        From ``dependency_null`` with the same settings (either null: the permuted-child
+        null asks "child j independent of the parent layer?", the conditional null "child j
+        independent of parent group i given the rest of the layer?").
 
     Returns
     -------
     torch.Tensor, shape (child_groups, parent_groups), float64
         p[j, i] in [1 / (permutations + 1), 1]; small where block (j, i) depends more than
-        permuted children do. The +1 counts D itself, so no p-value is 0.
+        the permuted children do. The +1 counts D itself, so no p-value is 0.
     """
     D = check_matrix("D", D).detach().cpu().to(torch.float64)
     null = check_tensor("null", null).detach().cpu().to(torch.float64)
@@ -479,6 +612,21 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a @ b).item() / scale) if scale > 0 else math.nan
 
 
+def spearman_brown(r: float, factor: float = 2.0) -> float:
+    """Reliability of a measure ``factor`` times as long as one with reliability ``r``.
+
+    ``factor * r / (1 + (factor - 1) * r)``; with the default 2 it steps a split-half
+    correlation up to the whole. NaN stays NaN (and so does a denominator of 0).
+
+    >>> round(spearman_brown(0.24), 3)
+    0.387
+    """
+    denominator = 1.0 + (factor - 1.0) * r
+    if math.isnan(r) or denominator == 0:
+        return math.nan
+    return factor * r / denominator
+
+
 def reliability(
     parent: Any,
     child: Any,
@@ -497,6 +645,9 @@ def reliability(
     dict
         ``split_to_split``: D from two splits of the same rows (seeds ``seed`` and
         ``seed + 1``); ``disjoint_rows``: D from two disjoint random halves of the rows;
+        ``disjoint_rows_full``: that correlation stepped up to all the rows by the
+        Spearman-Brown formula ``2 r / (1 + r)`` (each half has half the rows, so the split-half
+        figure understates the reliability of D on all of them; NaN when r is NaN or -1);
         ``within_column``: the same two halves after removing each column's mean (each
         parent group's mean over child groups), which is what is left to tell child groups
         apart. Pearson correlations in [-1, 1]; a D that measures child-parent dependence
@@ -545,4 +696,7 @@ def reliability(
                 f"D is constant on the {a.numel()} estimated block(s) of one of its two "
                 f"estimates (one child group leaves nothing within a column)")),
                 RuntimeWarning, stacklevel=2)
-    return result
+    # the disjoint halves use half the rows each: Spearman-Brown's figure for all of them
+    result["disjoint_rows_full"] = spearman_brown(result["disjoint_rows"])
+    return {k: result[k] for k in ("split_to_split", "disjoint_rows", "disjoint_rows_full",
+                                   "within_column")}

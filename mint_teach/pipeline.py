@@ -23,7 +23,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import activations, data, distributed, models, pruning, train
-from ._validation import ArgumentTypeError, check_choice, check_count, check_fraction, check_number
+from ._validation import (ArgumentTypeError, check_choice, check_count, check_fraction,
+                          check_number, check_seed)
 from .config import cache_dir, is_quick, resolve_device, write_atomic
 from .groups import check_groups_arg, groups_per_layer, layer_units, resolve_groups
 from .mi import ESTIMATORS  # the one list of estimator names
@@ -81,10 +82,13 @@ class MintConfig:
     train : overrides of the baseline training recipe (epochs, lr, ...).
     baselines : also prune by "magnitude" or "random" (the same blocks per pair as MINT) and
         by "unstructured" magnitude (the same share of weights).
-    estimator : one of ``mi.ESTIMATORS``: "faithful" (section 4b, default); "published",
-        the published implementation's statistic (section 4e), with the parent and the
-        child activation rows drawn independently per class with replacement, as its
-        scripts do; "unconditional", block GMI without Z (a variant, not the method).
+    estimator : one of ``mi.ESTIMATORS``: "faithful" (section 4b, default); "published" or
+        "published-2020", the published implementation's statistic (section 4e), with the
+        parent and the child activation rows drawn independently per class with replacement,
+        as its scripts do; "published" reads the count off today's SciPy tree,
+        "published-2020" off the tree as SciPy < 1.11 stored it (section 4c), as the
+        published code ran in 2020; "unconditional", block GMI without Z (a variant, not the
+        method).
     quick : shrink data and epochs for a two-core laptop (also MINT_TEACH_QUICK=1).
     out_dir : where result.json and figures go (None: do not write).
     """
@@ -521,8 +525,10 @@ def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int
     ``masks`` maps each ``(parent, child)`` pair to a ``(G_c, G_p)`` block mask, as
     ``pruning.masks_from_dependencies`` returns them. ``method``:
 
-    - ``"random"``: in every pair, the same number of blocks as MINT cut, chosen at random
-      (``seed``); the control that tells whether D carries information;
+    - ``"random"``: in every pair, the same number of blocks as MINT cut, chosen at random;
+      each pair draws from its own stream, seeded from ``seed`` and the pair's position in
+      ``masks`` (one seed for every pair would make pairs of one shape cut the same blocks);
+      the control that tells whether D carries information;
     - ``"magnitude"``: in every pair, the same number of blocks, those of smallest mean
       absolute weight;
     - ``"unstructured"``: the same share of the pairs' child weights in total, one weight at a
@@ -554,7 +560,13 @@ def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int
         return pruning.magnitude_masks(model, list(keeps), prune_fraction=cut / total,
                                        granularity="unstructured", max_pair_fraction=1.0)
     out = {}
-    for pair, keep in keeps.items():
+    streams_of = torch.Generator()  # one seed per pair, drawn from ``seed``
+    if check_seed(seed) is None:
+        streams_of.seed()
+    else:
+        streams_of.manual_seed(seed)
+    streams = torch.randint(0, 2**31 - 1, (len(keeps),), generator=streams_of)
+    for stream, (pair, keep) in zip(streams.tolist(), keeps.items()):
         share = 1.0 - keep.float().mean().item()
         groups = {pair: tuple(keep.shape)}
         if method == "magnitude":
@@ -563,7 +575,7 @@ def same_share_masks(model: nn.Module, masks: Mapping, method: str, *, seed: int
                                                max_pair_fraction=1.0))
         else:
             out.update(pruning.random_masks(model, [pair], prune_fraction=share, groups=groups,
-                                            seed=seed, max_pair_fraction=1.0))
+                                            seed=stream, max_pair_fraction=1.0))
     return out
 
 
@@ -679,7 +691,7 @@ def _dependency_rows(cfg: MintConfig, train_set):
     """``(rows, child_rows)``: one class-balanced draw, or, in published mode, two independent
     draws with replacement as the published scripts make them (section 4e)."""
     per_class = _rows_per_class(cfg)
-    if cfg.estimator == "published":
+    if cfg.estimator in ("published", "published-2020"):
         return published_rows(train_set, per_class, seed=cfg.seed)
     return data.class_balanced_subset(train_set, per_class, seed=cfg.seed), None
 
