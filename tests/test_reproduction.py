@@ -361,11 +361,15 @@ def test_conditional_null_is_calibrated_under_conditional_independence():
     assert (p <= 0.05).sum().item() <= 4  # about 1.6 expected by chance
 
 
-def test_permuted_child_null_rejects_conditional_independence():
+def test_permuted_child_null_is_not_small_here_once_the_bootstrap_bias_is_gone():
     """The permuted-child null tests X independent of the whole parent layer, which is false
-    here (X depends on Z): its p-values are small although I(X; Y | Z) = 0."""
+    here (X depends on Z), so it answers another question than D. With the nearest-neighbour
+    bootstrap drawing each B row once (section 4b), D's bias no longer depends on the child's
+    link with Z in this case, and that question's p-values are not small either (with the old
+    bootstrap, which reused B rows, they were: mean 0.23 over 8 data sets). Which null is right
+    is a matter of the question; here both read "no evidence"."""
     p = y_block_pvalues(range(3), 0.0, "child")
-    assert p.mean().item() < 0.35
+    assert p.mean().item() > 0.35
 
 
 def test_conditional_null_detects_a_planted_link_given_z():
