@@ -338,8 +338,10 @@ def per_pair_masks(deps: dict, q: float) -> dict:
     return masks
 
 
-def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path) -> None:
-    """The classroom CNN's report: four methods x seeds x three accuracies at each fraction."""
+def _study_setup(args, model, design: list):
+    """What both studies share: the fractions, fine-tuning epochs, layer pairs and groups, and
+    the ids that key cached dependencies (``base_id``) and results (``run_id``, from everything
+    else a result depends on, ``design`` included)."""
     fractions = args.fractions or [0.5, 0.7]
     epochs = 2 if args.finetune_epochs is None else args.finetune_epochs
     pairs = models.layer_pairs(model)
@@ -347,10 +349,16 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
         model, units_per_group=args.units_per_group))
     children = [c for _, c in pairs]
     base_id = f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
-    run_id = hashlib.sha1(json.dumps([epochs, args.finetune_lr, "per-pair",
-                                      args.train_per_class, args.test_per_class,
-                                      args.finetune_per_class]
+    run_id = hashlib.sha1(json.dumps([epochs, args.finetune_lr, *design, args.train_per_class,
+                                      args.test_per_class, args.finetune_per_class]
                                      ).encode()).hexdigest()[:8]
+    return fractions, epochs, pairs, groups, children, base_id, run_id
+
+
+def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path) -> None:
+    """The classroom CNN's report: four methods x seeds x three accuracies at each fraction."""
+    fractions, epochs, pairs, groups, children, base_id, run_id = _study_setup(
+        args, model, ["per-pair"])
     on = f"{args.finetune_per_class} per class of the" if args.finetune_per_class else "all"
     print(f"\n== seed study: q = {', '.join(map(str, fractions))} of every pair's blocks, "
           f"{epochs} fine-tuning epoch(s) at lr {args.finetune_lr} on {on} training images, "
@@ -480,17 +488,8 @@ def global_study(args, train_set, ft_set, test_set, model, base_acc, augment,
                  out: Path) -> list[str]:
     """MINT as published (one global threshold, per-pair cap) against controls matched to the
     blocks MINT cut in every pair, over ``args.seeds`` paired seeds; returns the q lines."""
-    fractions = args.fractions or [0.5, 0.7]
-    epochs = 2 if args.finetune_epochs is None else args.finetune_epochs
-    pairs = models.layer_pairs(model)
-    groups = pipeline.pair_groups(model, pairs, pipeline.groups_per_layer(
-        model, units_per_group=args.units_per_group))
-    children = [c for _, c in pairs]
-    base_id = f"{_fingerprint(model)}-s{args.samples_per_class}-u{args.units_per_group}"
-    run_id = hashlib.sha1(json.dumps([epochs, args.finetune_lr, "global",
-                                      args.max_pair_fraction, args.train_per_class,
-                                      args.test_per_class, args.finetune_per_class]
-                                     ).encode()).hexdigest()[:8]
+    fractions, epochs, pairs, groups, children, base_id, run_id = _study_setup(
+        args, model, ["global", args.max_pair_fraction])
     print(f"\n== global threshold: q = {', '.join(map(str, fractions))} of all blocks, one "
           f"threshold, cap {args.max_pair_fraction} per pair, {epochs} fine-tuning epoch(s), "
           f"{args.seeds} paired seeds ==", flush=True)
