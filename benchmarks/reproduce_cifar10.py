@@ -338,6 +338,23 @@ def per_pair_masks(deps: dict, q: float) -> dict:
     return masks
 
 
+def matched_controls(model, mint: dict, seed: int) -> dict:
+    """The controls cut as many blocks as MINT's masks in every pair: random blocks, block
+    magnitude, and random masks with MINT's number of whole child groups cut off."""
+    return {"random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
+            "block magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
+            "random whole groups": whole_group_masks(mint, seed)}
+
+
+def run_rules(rules: dict, runs: dict, q: float, args, model, seed_ft, test_set, children,
+              augment, epochs: int, seed: int, out: Path, tag: str) -> None:
+    """Fine-tune and measure every rule's masks; append each row to ``runs[(method, q)]``."""
+    for method, masks in rules.items():
+        row = study_run(args, model, masks, seed_ft, test_set, children, augment, epochs, seed,
+                        method, out, tag)
+        runs[(method, q)].append({**row, **whole_groups(masks)})
+
+
 def _study_setup(args, model, design: list):
     """What both studies share: the fractions, fine-tuning epochs, layer pairs and groups, and
     the ids that key cached dependencies (``base_id``) and results (``run_id``, from everything
@@ -378,18 +395,10 @@ def study(args, train_set, ft_set, test_set, model, base_acc, augment, out: Path
             ft_set, args.finetune_per_class, seed=seed)
         for q in fractions:
             mint = per_pair_masks(faithful, q)
-            rules = {
-                "MINT": mint,
-                "MINT (published mode)": per_pair_masks(published, q),
-                "random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
-                "block magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
-                "random whole groups": whole_group_masks(mint, seed),
-            }
-            for method, masks in rules.items():
-                tag = f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"
-                row = study_run(args, model, masks, seed_ft, test_set, children, augment,
-                                epochs, seed, method, out, tag)
-                runs[(method, q)].append({**row, **whole_groups(masks)})
+            rules = {"MINT": mint, "MINT (published mode)": per_pair_masks(published, q),
+                     **matched_controls(model, mint, seed)}
+            run_rules(rules, runs, q, args, model, seed_ft, test_set, children, augment,
+                      epochs, seed, out, f"{base_id}-{run_id}-q{q:.3f}-seed{seed}")
     report = []
     for q in fractions:
         report += study_report({m: runs[(m, q)] for m in STUDY_METHODS}, base_acc, q, epochs,
@@ -502,15 +511,9 @@ def global_study(args, train_set, ft_set, test_set, model, base_acc, augment,
         for q in fractions:
             mint = pruning.masks_from_dependencies(deps, prune_fraction=q,
                                                    max_pair_fraction=args.max_pair_fraction)
-            rules = {"MINT": mint,
-                     "random blocks": pipeline.same_share_masks(model, mint, "random", seed=seed),
-                     "block magnitude": pipeline.same_share_masks(model, mint, "magnitude"),
-                     "random whole groups": whole_group_masks(mint, seed)}
-            for method, masks in rules.items():
-                tag = f"{base_id}-{run_id}-q{q:.3f}-seed{seed}"
-                row = study_run(args, model, masks, seed_ft, test_set, children, augment,
-                                epochs, seed, method, out, tag)
-                runs[(method, q)].append({**row, **whole_groups(masks)})
+            rules = {"MINT": mint, **matched_controls(model, mint, seed)}
+            run_rules(rules, runs, q, args, model, seed_ft, test_set, children, augment,
+                      epochs, seed, out, f"{base_id}-{run_id}-q{q:.3f}-seed{seed}")
     report = []
     for q in fractions:
         report += study_report({m: runs[(m, q)] for m in GLOBAL_METHODS}, base_acc, q, epochs,
