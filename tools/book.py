@@ -36,6 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the tests)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _course_tools import _umask  # noqa: E402  the course tools' one umask reader
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = ".mint_teach_site"
 EDITIONS = ("full", "student")
@@ -81,12 +85,6 @@ def check_out(out: Path) -> None:
                 f"replace it: give a new or empty folder")
     if out.resolve() in (ROOT.resolve(), *ROOT.resolve().parents):
         raise BookError(f"--out {out} is the repository or a folder above it; give a new folder")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _apply_umask(tree: Path) -> None:
